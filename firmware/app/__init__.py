@@ -1,0 +1,1 @@
+# The device app: state machine, button, LED, log, connectivity, and the task wiring.

@@ -1,0 +1,58 @@
+# Push-to-talk button logic: debounced press/release, short press, long press, double press.
+#
+# Pure logic fed with (pressed, now_ms) samples by a polling task, so it runs identically on the
+# device, the simulator and in tests. The first edge is acted on at once and further edges are
+# ignored for `debounce_ms` (lock-out debouncing): a press costs no latency, which matters because
+# the first audio frame must leave within 20 ms of the press.
+from micropython import const
+
+from app import state
+
+_UP = const(0)
+_DOWN = const(1)
+
+
+class ButtonLogic:
+    def __init__(self, min_press_ms=200, long_press_ms=3000, double_ms=400, debounce_ms=30):
+        self.min_press_ms = min_press_ms
+        self.long_press_ms = long_press_ms
+        self.double_ms = double_ms
+        self.debounce_ms = debounce_ms
+        self._phase = _UP
+        self._edge_ms = None  # time of the last accepted edge
+        self._pressed_ms = 0
+        self._long_sent = False
+        self._last_tap_ms = None  # release time of the last short tap, for double press
+        self.held_ms = 0
+
+    def update(self, pressed, now_ms):
+        """Feed one sample; returns a tuple of state-machine events (usually empty)."""
+        if self._edge_ms is not None and now_ms - self._edge_ms < self.debounce_ms:
+            return ()
+        if self._phase == _UP:
+            if not pressed:
+                return ()
+            self._phase = _DOWN
+            self._edge_ms = self._pressed_ms = now_ms
+            self._long_sent = False
+            return (state.E_PRESS,)
+        held = now_ms - self._pressed_ms
+        self.held_ms = held
+        if pressed:
+            if not self._long_sent and held >= self.long_press_ms:
+                self._long_sent = True
+                return (state.E_LONG_PRESS,)
+            return ()
+        self._phase = _UP
+        self._edge_ms = now_ms
+        if self._long_sent:
+            self._last_tap_ms = None
+            return (state.E_RELEASE,)
+        if held >= self.min_press_ms:
+            self._last_tap_ms = None
+            return (state.E_RELEASE,)
+        if self._last_tap_ms is not None and now_ms - self._last_tap_ms <= self.double_ms + held:
+            self._last_tap_ms = None
+            return (state.E_RELEASE_SHORT, state.E_DOUBLE_PRESS)
+        self._last_tap_ms = now_ms
+        return (state.E_RELEASE_SHORT,)
