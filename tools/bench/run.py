@@ -77,13 +77,13 @@ def main():
     py_rows, py_fail = cpython_rows(args.only)
     rows = mp_rows + py_rows
     missed = []
-    print("\n%-40s %12s %-6s %-10s %-6s %-12s %s" % ("key", "value", "unit", "target", "ok", "tier",
-                                                 "what"))
+    line = "%-40s %12s %-6s %-10s %-6s %-12s %s"
+    print("\n" + line % ("key", "value", "unit", "target", "ok", "tier", "what"))
     for row in rows:
         ok = meets(row["value"], row.get("target"))
         if not ok:
             missed.append(row["key"])
-        print("%-40s %12s %-6s %-10s %-6s %-12s %s" % (
+        print(line % (
             row["key"], fmt(row["value"]), row.get("unit", ""), row.get("target") or "report",
             "yes" if ok else "MISSED", row.get("tier", ""), row.get("what", "")))
     with open(os.path.join(OUT, "bench.json"), "w") as f:
