@@ -1,0 +1,220 @@
+# The device app: owns the tasks, runs the one state machine and performs its actions.
+#
+# Tasks (each owned, cancelled by deinit()):
+#   consume   the only reader of the event queue; state machine -> actions
+#   button    polls the button every 5 ms through ButtonLogic; posts events
+#   uplink    reads 20 ms mic frames forever (keeps the DMA drained); while streaming, encodes,
+#             wraps them in a preallocated append frame and sends it masked in place
+#   downlink  one per connection: ws.recv() -> session.feed() -> audio into the player (awaiting
+#             room first, so a bursting server is slowed by TCP flow control) or an event
+#   player    the Player's own task: ring buffer -> speaker I2S
+#   led, keepalive (WebSocket ping), watchdog
+# Handlers never touch the state; they post events. Actions that wait (connect, retry timers,
+# drain) run as owned tasks that post an event when done.
+import asyncio
+import time
+
+from app import led as leds
+from app import state as S
+from app.backoff import Backoff
+from app.button import ButtonLogic
+from app.events import EventQueue
+from app.link import Link
+from app.tools import DeviceTools
+
+_BUTTON_POLL_MS = 5
+_LED_POLL_MS = 50
+_PING_EVERY_MS = 20000
+_WDT_FEED_MS = 1000
+
+
+class Controller:
+    def __init__(self, cfg, hw, audio, session, log, network=None, ntptime=None, wdt=None,
+                 connect=None, trace=None):
+        self.cfg = cfg
+        self.hw = hw
+        self.audio = audio  # AudioPath: mic, player, vad, uplink frame encoding
+        self.session = session
+        self.log = log
+        self.network = network
+        self.ntptime = ntptime
+        self.wdt = wdt
+        self.trace = trace  # simulator hook: trace(name, detail); None on the device
+        self.sm = S.StateMachine(cfg["mode"], log)
+        self.queue = EventQueue()
+        self.backoff = Backoff()
+        self.button = ButtonLogic(cfg["min_press_ms"], cfg["long_press_ms"])
+        self.link = Link(session, log, self.queue, connect, self._on_audio_start, trace)
+        self.tools = DeviceTools(self)
+        self.streaming = False
+        self._state_since = time.ticks_ms()
+        self._tasks = []
+        self._helpers = []
+        self._speech_in_press = False
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    async def run(self):
+        for coro in (self._button_task(), self._uplink_task(), self.audio.player.run(),
+                     self._led_task(), self._keepalive_task(), self._watchdog_task()):
+            self._tasks.append(asyncio.create_task(coro))
+        self.queue.post(S.E_BOOTED)
+        await self._consume()
+
+    def deinit(self):
+        for task in self._tasks + self._helpers:
+            task.cancel()
+        self._tasks = []
+        self._helpers = []
+        self.link.deinit()
+        self.audio.deinit()
+
+    def _spawn(self, coro):
+        # Helper tasks (connect, timers, drain waits) are owned too; finished ones are pruned.
+        self._helpers = [t for t in self._helpers if not t.done()]
+        task = asyncio.create_task(coro)
+        self._helpers.append(task)
+        return task
+
+    # ---- the consumer ----------------------------------------------------------------------
+
+    async def _consume(self):
+        while True:
+            event, arg = await self.queue.get()
+            if self.queue.dropped:
+                self.log.warn("app", "event queue overflowed, %d dropped" % self.queue.dropped)
+                self.queue.dropped = 0
+            before = self.sm.state
+            actions = self.sm.handle(event)
+            if self.sm.state != before:
+                self._state_since = time.ticks_ms()
+                if self.trace is not None:
+                    self.trace("state", S.STATE_NAMES[self.sm.state])
+            for action in actions:
+                await self._perform(action, arg)
+
+    async def _perform(self, action, arg):
+        link = self.link
+        if action == S.A_START_STREAM:
+            self.audio.start_turn()
+            self._speech_in_press = False
+            await link.send_all(self.session.begin_turn())
+            self.streaming = True
+        elif action == S.A_STOP_STREAM:
+            self.streaming = False
+        elif action == S.A_COMPLETE:
+            await link.send_all(self.session.end_turn(), "complete")
+        elif action == S.A_CLEAR_INPUT:
+            await link.send_all(self.session.clear_input())
+        elif action == S.A_CANCEL:
+            link.discard_current_reply()
+            await link.send_all(self.session.cancel(), "cancel")
+        elif action == S.A_STOP_PLAYBACK:
+            self.audio.player.clear()
+            if self.trace is not None:
+                self.trace("player_cleared", "")
+        elif action == S.A_END_OF_TURN:
+            self.audio.player.end_of_turn()
+            self._spawn(self._await_drain())
+        elif action == S.A_NEW_CONVERSATION:
+            await link.send_all(self.session.new_conversation())
+            self.log.info("app", "new conversation")
+        elif action == S.A_TOGGLE_MODE:
+            self.cfg["mode"] = self.sm.mode
+            self.session.set_mode(self.sm.mode)
+            await link.send_all(self.session.session_update())
+            self.log.info("app", "mode is now %s" % self.sm.mode)
+        elif action == S.A_CONNECT:
+            self._spawn(link.connect())
+        elif action == S.A_DISCONNECT:
+            await link.close()
+        elif action == S.A_SCHEDULE_RETRY:
+            delay = self.backoff.next_ms()
+            self.log.info("net", "retrying in %d ms" % delay)
+            self._spawn(self._post_later(S.E_RETRY, delay))
+        elif action == S.A_RESET_BACKOFF:
+            self.backoff.reset()
+        elif action == S.A_WIFI_CONNECT:
+            self._spawn(self._wifi())
+        elif action == S.A_REPORT_ERROR:
+            self.log.error("app", str(arg) if arg else "stopped; press the button to retry")
+
+    async def _post_later(self, event, delay_ms):
+        await asyncio.sleep_ms(delay_ms)
+        self.queue.post(event)
+
+    async def _await_drain(self):
+        await self.audio.player.idle.wait()
+        self.queue.post(S.E_PLAYBACK_DONE)
+
+    def _on_audio_start(self):
+        # First reply audio of a turn reached the player.
+        self.queue.post(S.E_AUDIO)
+
+    async def _wifi(self):
+        from app import wifi
+
+        if self.network is None:
+            self.queue.post(S.E_WIFI_UP)
+            return
+        try:
+            await wifi.connect(self.network, self.cfg["wifi_ssid"], self.cfg["wifi_password"],
+                               log=self.log)
+        except wifi.WifiError as exc:
+            self.log.error("wifi", str(exc))
+            self.queue.post(S.E_WIFI_FAILED)
+            return
+        if self.ntptime is not None and self.cfg["base_url"].startswith("wss:"):
+            await wifi.sync_time(self.ntptime, log=self.log)
+        self.queue.post(S.E_WIFI_UP)
+
+    # ---- tasks -----------------------------------------------------------------------------
+
+    async def _button_task(self):
+        pin = self.hw.button
+        while True:
+            pressed = pin.value() == 0  # active low, pulled up
+            for event in self.button.update(pressed, time.ticks_ms()):
+                ptt = self.sm.mode == S.MODE_PTT
+                if event == S.E_LONG_PRESS and ptt and self._speech_in_press:
+                    continue  # a long question, not a mode switch
+                self.queue.post(event)
+                if self.trace is not None and event in (S.E_PRESS, S.E_RELEASE):
+                    self.trace("button", S.EVENT_NAMES[event])
+            await asyncio.sleep_ms(_BUTTON_POLL_MS)
+
+    def _mic_gated(self):
+        # Free talk hears its own speaker; where the config says so, the mic is muted while the
+        # bot talks (no echo barge-in, but no voice barge-in either; see README "Free talk").
+        return self.cfg["mic_gate_while_speaking"] and self.sm.state == S.SPEAKING
+
+    async def _uplink_task(self):
+        audio = self.audio
+        while True:
+            await audio.read_frame()
+            if audio.speech_now:
+                self._speech_in_press = True
+            if self.streaming and not self._mic_gated():
+                await self.link.send_audio(audio.frame_payload())
+
+    async def _led_task(self):
+        pin = self.hw.led
+        if pin is None:
+            return
+        while True:
+            on = leds.is_on(self.sm.state, time.ticks_diff(time.ticks_ms(), self._state_since))
+            pin.value(1 if on else 0)
+            await asyncio.sleep_ms(_LED_POLL_MS)
+
+    async def _keepalive_task(self):
+        while True:
+            await asyncio.sleep_ms(_PING_EVERY_MS)
+            await self.link.ping()
+
+    async def _watchdog_task(self):
+        # Fed only while the event loop turns: a blocking call or a dead loop resets the board.
+        if self.wdt is None:
+            return
+        while True:
+            self.wdt.feed()
+            await asyncio.sleep_ms(_WDT_FEED_MS)
