@@ -416,3 +416,4 @@ def test_standalone_command_serves_on_the_given_host():
     finally:
         proc.terminate()
         proc.wait(10)
+        proc.stdout.close()

@@ -94,7 +94,7 @@ class CozeChatConn(Conn):
             return
         await self.send(coze(self.ids, "chat.updated", copy.deepcopy(self.config)))
         if self.config.get("need_play_prologue"):
-            self._start(self._speak(self.opts.greeting_text, chat=False))
+            self._start(self._speak, self.opts.greeting_text, chat=False)
 
     async def _append(self, data):
         try:
@@ -114,7 +114,7 @@ class CozeChatConn(Conn):
             else:
                 await self.send(coze(self.ids, "input_audio_buffer.speech_stopped"))
                 self.uplink = []
-                self._start(self._reply())
+                self._start(self._reply)
 
     async def _complete(self, data):
         if not await self.inject("complete"):
@@ -130,7 +130,7 @@ class CozeChatConn(Conn):
         if heard == 0:
             await self.send_error(4000, "fake cloud: input_audio_buffer.complete with no audio")
             return
-        self._start(self._reply())
+        self._start(self._reply)
 
     async def _clear(self, data):
         self.uplink = []
@@ -150,14 +150,14 @@ class CozeChatConn(Conn):
     async def _message_create(self, data):
         if data.get("role", "user") != "user":
             return
-        self._start(self._reply(question=str(data.get("content", ""))))
+        self._start(self._reply, question=str(data.get("content", "")))
 
     async def _generate_audio(self, data):
         text = data.get("text", "")
         if len(text.encode()) >= 1024:
             await self.send_error(4000, "fake cloud: generate_audio text over 1024 bytes")
             return
-        self._start(self._speak(text or self.opts.reply_text, chat=False))
+        self._start(self._speak, text or self.opts.reply_text, chat=False)
 
     async def _tool_outputs(self, data):
         fut = self.tool_future
@@ -168,10 +168,10 @@ class CozeChatConn(Conn):
 
     # -- downlink turns -----------------------------------------------------------------------
 
-    def _start(self, coro):
+    def _start(self, fn, *args, **kw):
         async def guarded():
             try:
-                await coro
+                await fn(*args, **kw)
             finally:
                 if asyncio.current_task() is self.turn:
                     self.turn = None
