@@ -1,0 +1,276 @@
+# What every cloud session shares: event kinds, the Event record, unique ids, and feed().
+#
+# A session is sans-IO: it never touches a socket. The app connects to url() with headers(token),
+# sends the strings the session's methods return, and passes each received message to feed(),
+# which returns one event. The interface (implemented by CozeChat, CozeTranscriptions,
+# CozeSpeech, QwenOmni):
+#   url(), headers(token)
+#   on_open()                         -> tuple of messages to send once connected (may be empty)
+#   session_update()                  -> str, the config message (send on EV_CREATED)
+#   begin_turn(), end_turn(), cancel(), send_text(text)   -> tuple of messages
+#   clear_input(), new_conversation(), generate_audio(text),
+#   submit_tool_outputs(chat_id, outputs)                 -> str (or Unsupported)
+#   audio_frame(pcm, nbytes)          -> [buf, payload_len] for ws.send_inplace (no allocation)
+#   feed(payload)                     -> Event or the session's AudioEvent; raises ProtocolError
+# Audio deltas take a fast path: no json.loads, the base64 stays in the received buffer and
+# event.read_audio(dst) decodes it in chunks (cloud/delta.py). The AudioEvent object is reused,
+# and it reads the payload buffer: drain it before the next ws.recv().
+import json
+
+from cloud import jscan
+from cloud.delta import AudioEvent
+from cloud.errors import ProtocolError, Unsupported
+from cloud.frame import ID_WIDTH, AppendFrame, id_text
+
+# Bytes a caller reserves in front of a frame for the WebSocket header (websock.HEADER_ROOM).
+HEADER_ROOM = 14
+
+EV_IGNORED = 0  # known or unknown event the app need not act on
+EV_CREATED = 1  # connection accepted (chat.created, session.created, ...): send session_update()
+EV_READY = 2  # configuration accepted (chat.updated, session.updated, ...)
+EV_AUDIO = 3  # audio to play: event.read_audio(dst)
+EV_AUDIO_DONE = 4  # the bot's audio for this reply is complete
+EV_SPEECH_STARTED = 5  # server VAD heard the user start: stop playback (barge-in)
+EV_SPEECH_STOPPED = 6  # server VAD heard the user stop
+EV_TURN_STARTED = 7  # the bot started a reply (conversation.chat.created, response.created)
+EV_PROGRESS = 8  # the reply is being processed
+EV_TEXT = 9  # a piece of the bot's reply text (event.text)
+EV_SENTENCE = 10  # subtitle of the sentence about to be spoken (event.text)
+EV_MESSAGE_DONE = 11  # a whole message (event.text, event.msg_type)
+EV_TRANSCRIPT = 12  # what the user said so far (event.text; event.final on the last one)
+EV_TURN_DONE = 13  # the reply (or dictation) is complete
+EV_CANCELED = 14  # the reply was interrupted: stop playback, clear the player
+EV_FAILED = 15  # the reply failed (event.code, event.msg)
+EV_TOOL_CALL = 16  # the bot asks the device to run tools (event.tool_calls, event.chat_id)
+EV_INPUT_DONE = 17  # the server took the committed input
+EV_CLEARED = 18  # input buffer or conversation cleared
+EV_ERROR = 19  # the cloud reported an error (event.code, event.msg, event.action, event.hint)
+
+KIND_NAMES = ("ignored", "created", "ready", "audio", "audio_done", "speech_started",
+              "speech_stopped", "turn_started", "progress", "text", "sentence", "message_done",
+              "transcript", "turn_done", "canceled", "failed", "tool_call", "input_done",
+              "cleared", "error")
+
+_MAX_UNKNOWN = 32  # distinct unknown event types remembered for log-once
+
+
+class Event:
+    # Class-level defaults keep each instance down to the fields it sets.
+    id = None
+    text = None
+    code = None
+    msg = None
+    chat_id = None
+    conversation_id = None
+    role = None
+    msg_type = None
+    status = None
+    final = False
+    tool_calls = None
+    action = None
+    hint = None
+    logid = None
+    data = None
+
+    def __init__(self, kind, type_, event_id=None):
+        self.kind = kind
+        self.type = type_
+        self.id = event_id
+
+    def __repr__(self):
+        return "<Event %s %s id=%s>" % (KIND_NAMES[self.kind], self.type, self.id)
+
+
+class ToolCall:
+    def __init__(self, call_id, name, arguments):
+        self.id = call_id
+        self.name = name
+        self.arguments = arguments  # the JSON text the bot sent
+
+    def __repr__(self):
+        return "<ToolCall %s %s>" % (self.name, self.id)
+
+
+def dumps(obj):
+    return json.dumps(obj, separators=(",", ":"))
+
+
+def _seed():
+    # A random start keeps ids of consecutive connections apart (no os.urandom on every port).
+    try:
+        import random
+
+        return random.getrandbits(24)
+    except (ImportError, AttributeError):
+        import time
+
+        return time.ticks_us() & 0xFFFFFF
+
+
+class Session:
+    NAME = "cloud"
+    TYPE_KEY = b"event_type"
+    ID_KEY = b"id"
+    PARENT = None  # name of the object holding the audio fields, or None for top level
+    INNER = ()  # keys wanted inside PARENT
+    AUDIO = {}  # event type -> (scanner slot of the base64, slot of the stream id or -1)
+    KNOWN_IGNORED = ()
+
+    def __init__(self, settings, log=None):
+        self.settings = settings
+        self._log = log or print
+        self._seq = _seed()
+        self._unknown = []
+        keys = (self.TYPE_KEY, self.ID_KEY) + self.EXTRA_KEYS
+        self._scanner = jscan.Scanner(keys, self.PARENT, self.INNER)
+        self._audio = AudioEvent()
+        self._frame = AppendFrame(self.FRAME_PREFIX, self.FRAME_ID_AT, self.FRAME_SUFFIX,
+                                  self.max_frame_bytes())
+        self.responding = False  # between the start and the end of a reply
+        self.stream_id = None  # chat_id / response_id of the current reply
+        self.stale_id = None  # the reply we canceled: its late audio is marked stale
+
+    EXTRA_KEYS = ()
+
+    # ids -----------------------------------------------------------------------------------
+    def _bump(self):
+        self._seq = (self._seq + 1) & 0xFFFFFF
+        return self._seq
+
+    def next_id(self):
+        """A fresh message id (ID_WIDTH characters, unique within ~16.7 M messages)."""
+        return id_text(self._bump())
+
+    # uplink audio --------------------------------------------------------------------------
+    def max_frame_bytes(self):
+        return 1920  # subclasses size it from the settings
+
+    def audio_frame(self, pcm, nbytes):
+        """Build the append message for pcm[:nbytes] in the preallocated frame buffer.
+
+        Returns a reused 2-item list [buf, payload_len]: the payload sits at
+        buf[HEADER_ROOM:HEADER_ROOM + payload_len], ready for ws.send_inplace(buf, n, OP_TEXT).
+        The whole payload is rewritten on each call (send_inplace masks it in place).
+        """
+        return self._frame.build(pcm, nbytes, self._bump())
+
+    # downlink ------------------------------------------------------------------------------
+    def _span_text(self, payload, slot):
+        start, end = self._scanner.span(slot)
+        if start < 0:
+            return None
+        if self._scanner.escaped[slot]:
+            return json.loads(bytes(payload[start - 1:end + 1]))
+        return str(payload[start:end], "utf-8")
+
+    def feed(self, payload):
+        """Parse one whole downlink message; returns an event. Raises ProtocolError."""
+        if isinstance(payload, str):
+            payload = payload.encode()
+        n = len(payload)
+        scanner = self._scanner
+        try:
+            scanner.scan(payload, n)
+        except jscan.ScanError as exc:
+            raise ProtocolError("%s: malformed message: %s" % (self.NAME, exc)) from None
+        start, end = scanner.span(0)
+        if start >= 0 and not scanner.escaped[0]:
+            for audio_type in self.AUDIO:
+                if jscan.equals(payload, start, end, audio_type):
+                    return self._fast_audio(payload, audio_type)
+        return self._slow(payload)
+
+    def _fast_audio(self, payload, audio_type):
+        data_slot, stream_slot = self.AUDIO[audio_type]
+        event_id = self._span_text(payload, 1)
+        stream = self._span_text(payload, stream_slot) if stream_slot >= 0 else None
+        start, end = self._scanner.span(data_slot)
+        type_str = audio_type.decode()
+        if start < 0:
+            raise ProtocolError("%s %s: no audio field" % (type_str, event_id), event_id, type_str)
+        src = payload
+        if self._scanner.escaped[data_slot]:
+            # JSON escapes (e.g. "\/") in base64: rare, so decode the string the slow way.
+            src = self._span_text(payload, data_slot).encode()
+            start, end = 0, len(src)
+        stale = stream is not None and stream == self.stale_id
+        self._audio.reset(type_str, event_id, stream, src, start, end, stale)
+        return self._audio
+
+    def _slow(self, payload):
+        try:
+            msg = json.loads(payload if isinstance(payload, (bytes, bytearray)) else
+                             (payload if _JSON_TAKES_BUFFERS else bytes(payload)))
+        except ValueError as exc:
+            event_id = self._span_text(payload, 1) if self._scanner.spans[2] >= 0 else None
+            raise ProtocolError("%s: message %s is not valid JSON (%s)"
+                                % (self.NAME, event_id, exc), event_id) from None
+        if not isinstance(msg, dict):
+            raise ProtocolError("%s: message is not a JSON object" % self.NAME)
+        type_ = msg.get(self.TYPE_KEY.decode())
+        event_id = msg.get(self.ID_KEY.decode())
+        if not isinstance(type_, str):
+            raise ProtocolError("%s: message %s has no %s" % (self.NAME, event_id,
+                                                              self.TYPE_KEY.decode()), event_id)
+        event = self._parse(type_, event_id, msg)
+        if event is None:
+            return self._unknown_event(type_, event_id)
+        return event
+
+    def _unknown_event(self, type_, event_id):
+        if type_ not in self.KNOWN_IGNORED and type_ not in self._unknown:
+            if len(self._unknown) < _MAX_UNKNOWN:
+                self._unknown.append(type_)
+            self._log("%s: ignoring unknown event type %s (id %s)" % (self.NAME, type_, event_id))
+        return Event(EV_IGNORED, type_, event_id)
+
+    def _missing(self, type_, event_id, field):
+        raise ProtocolError("%s %s: missing or invalid %s" % (type_, event_id, field),
+                            event_id, type_)
+
+    def _parse(self, type_, event_id, msg):
+        raise NotImplementedError
+
+    # interface defaults ---------------------------------------------------------------------
+    def on_open(self):
+        return ()
+
+    def _unsupported(self, what):
+        raise Unsupported("%s does not support %s" % (self.NAME, what))
+
+    def begin_turn(self):
+        return ()
+
+    def end_turn(self):
+        return ()
+
+    def cancel(self):
+        return ()
+
+    def send_text(self, text):
+        self._unsupported("text input")
+
+    def clear_input(self):
+        self._unsupported("clearing the input")
+
+    def new_conversation(self):
+        self._unsupported("a new conversation")
+
+    def generate_audio(self, text):
+        self._unsupported("speaking a given text")
+
+    def submit_tool_outputs(self, chat_id, outputs):
+        self._unsupported("device-side tools")
+
+
+def _json_takes_buffers():
+    try:
+        json.loads(memoryview(b"1"))
+        return True
+    except TypeError:
+        return False
+
+
+# MicroPython's json.loads reads any buffer; CPython's needs bytes.
+_JSON_TAKES_BUFFERS = _json_takes_buffers()
+__all__ = ("Session", "Event", "ToolCall", "HEADER_ROOM", "KIND_NAMES", "ID_WIDTH")
