@@ -77,3 +77,119 @@ if not IS_MICROPYTHON:
     _install_micropython_module()
     _install_time()
     _install_asyncio()
+
+
+# -- I2S streams -----------------------------------------------------------------------------
+# Device code reads the mic with `await reader.readinto(buf)` and plays with `writer.write(buf)`
+# + `await writer.drain()`. On the board these are asyncio.StreamReader/StreamWriter over
+# machine.I2S. A host fake (tools/vhw/i2s.py) cannot be polled by asyncio, so it offers a small
+# non-blocking contract instead, and the adapters below poll it:
+#     obj.readinto_nowait(buf) -> bytes copied now (0 when no DMA buffer is ready)
+#     obj.write_nowait(buf)    -> bytes accepted now (0 when the DMA is full)
+#     obj.wait_ms()            -> ms until that can change (>= 1)
+#     obj.clock.sleep_ms(ms)   -> optional awaitable sleep on the fake's own (virtual) clock
+# Any object with readinto_nowait/write_nowait gets the adapter, on CPython and on MicroPython
+# (the MicroPython test tier uses this with an in-memory fake).
+
+
+def _sleeper(obj):
+    clock = getattr(obj, "clock", None)
+    if clock is not None:
+        return clock.sleep_ms
+    import asyncio
+
+    return asyncio.sleep_ms
+
+
+class PollReader:
+    """asyncio.StreamReader's readinto() over the host stream contract."""
+
+    def __init__(self, obj):
+        self._s = obj
+        self._sleep = _sleeper(obj)
+
+    async def readinto(self, buf):
+        # Like the port in asyncio mode: returns what the DMA holds (maybe less than len(buf)).
+        while True:
+            n = self._s.readinto_nowait(buf)
+            if n:
+                return n
+            await self._sleep(self._s.wait_ms())
+
+
+class PollWriter:
+    """asyncio.StreamWriter's write()/drain() over the host stream contract.
+
+    write() hands what fits to the DMA now and copies the rest (the caller may reuse its buffer
+    at once, as with MicroPython's StreamWriter); drain() waits until all of it is accepted.
+    The copy buffer grows to the largest pending write and is then reused.
+    """
+
+    def __init__(self, obj):
+        self._s = obj
+        self._sleep = _sleeper(obj)
+        self._pending = bytearray(0)
+        self._start = 0
+        self._end = 0
+
+    def write(self, buf):
+        if self._end == self._start:
+            n = self._s.write_nowait(buf)
+            if n == len(buf):
+                return
+            buf = memoryview(buf)[n:]
+            self._start = self._end = 0
+        need = self._end + len(buf)
+        if need > len(self._pending):
+            grown = bytearray(need)
+            grown[: self._end] = self._pending[: self._end]
+            self._pending = grown
+        self._pending[self._end : need] = buf
+        self._end = need
+
+    async def drain(self):
+        if self._end == self._start:
+            await self._sleep(0)
+            return
+        mv = memoryview(self._pending)
+        while self._start < self._end:
+            self._start += self._s.write_nowait(mv[self._start : self._end])
+            if self._start < self._end:
+                await self._sleep(self._s.wait_ms())
+        self._start = self._end = 0
+
+    def discard(self):
+        """Forget what has not reached the DMA yet (barge-in)."""
+        self._start = self._end = 0
+
+
+def _to_asyncio_mode(obj):
+    # machine.I2S only switches to its non-blocking "asyncio" mode when it is first polled. A
+    # StreamWriter whose writes always fit never polls, so every write would block the whole
+    # event loop until the DMA has room. One zero-timeout poll switches the mode up front.
+    # (StreamReader.readinto always polls before reading, so the mic needs no such step.)
+    import select
+
+    poller = select.poll()
+    poller.register(obj, select.POLLOUT)
+    poller.poll(0)
+
+
+def stream_reader(obj):
+    """An object with `async readinto(buf)` for an I2S RX bus (or a host fake)."""
+    if hasattr(obj, "readinto_nowait"):
+        return PollReader(obj)
+    import asyncio
+
+    return asyncio.StreamReader(obj)
+
+
+def stream_writer(obj):
+    """An object with `write(buf)` and `async drain()` for an I2S TX bus (or a host fake)."""
+    if hasattr(obj, "write_nowait"):
+        return PollWriter(obj)
+    import asyncio
+
+    if IS_MICROPYTHON:
+        _to_asyncio_mode(obj)
+    return asyncio.StreamWriter(obj, {})

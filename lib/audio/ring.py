@@ -1,0 +1,66 @@
+# A byte ring buffer for the player: fixed storage allocated once, copies in and out by offset
+# (audio/pcm.copy) so steady-state use allocates nothing.
+#
+# Why not micropython.RingIO (v1.24+)? Measured in the MicroPython tier (tests/mp/
+# bench_audio.py, rows ring_*): RingIO is C and much faster per byte, but the player needs
+# what RingIO does not offer: writing at an offset of a source buffer without a memoryview slice,
+# free-space queries for back-pressure (RingIO only reports readable bytes), an O(1) clear() for
+# barge-in, and reads of an exact even byte count. On the device the viper copy runs at native
+# speed, so the gap is small where it matters; see the bench rows for the numbers.
+from audio import pcm
+
+
+class Ring:
+    def __init__(self, size):
+        if size <= 0:
+            raise ValueError("ring: size must be positive")
+        self.size = size
+        self._buf = bytearray(size)
+        self._r = 0  # read position
+        self._n = 0  # bytes stored
+
+    def used(self):
+        return self._n
+
+    def free(self):
+        return self.size - self._n
+
+    def clear(self):
+        self._r = 0
+        self._n = 0
+
+    def write(self, src, n=-1, off=0):
+        """Append n bytes of src[off:] (all of src by default); raises if they do not fit."""
+        if n < 0:
+            n = len(src) - off
+        if n > self.size - self._n:
+            raise OverflowError("ring: %d bytes do not fit in %d free" % (n, self.size - self._n))
+        w = self._r + self._n
+        if w >= self.size:
+            w -= self.size
+        first = self.size - w
+        if first > n:
+            first = n
+        pcm.copy(self._buf, w, src, off, first)
+        if n > first:
+            pcm.copy(self._buf, 0, src, off + first, n - first)
+        self._n += n
+        return n
+
+    def readinto(self, dst, n=-1, off=0):
+        """Move up to n bytes (len(dst) - off by default) into dst[off:]; returns the count."""
+        if n < 0:
+            n = len(dst) - off
+        if n > self._n:
+            n = self._n
+        first = self.size - self._r
+        if first > n:
+            first = n
+        pcm.copy(dst, off, self._buf, self._r, first)
+        if n > first:
+            pcm.copy(dst, off + first, self._buf, 0, n - first)
+        self._r += n
+        if self._r >= self.size:
+            self._r -= self.size
+        self._n -= n
+        return n
