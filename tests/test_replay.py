@@ -9,7 +9,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tools.cloud import audio
-from tools.cloud.client import ScriptClient
+from tools.cloud.client import ScriptClient, play_uplink
 from tools.cloud.convert import convert
 from tools.cloud.fake_cloud import DEFAULT_REPLY, FakeCloud
 from tools.cloud.replay import Plan, split_connections
@@ -23,54 +23,9 @@ def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 60))
 
 
-async def play_device(cloud, session, skip_appends=0, swap=None, url_query=None):
-    """A device that sends the recorded uplink of each connection.
-
-    Before a non-append up it waits for the down records the recording has before it; appends
-    go out as fast as possible. `skip_appends` drops that many appends from the first run;
-    `swap` = (type, replacement) sends another event type instead of one.
-    """
-    received = []
-    for segment in split_connections(session):
-        q = dict(session.header.get("query") or {}, **(url_query or {}))
-        client = await ScriptClient.connect(cloud.url(session.header["url_path"], **q), TOKEN)
-        downs_seen = 0
-        skipped = 0
-        try:
-            for rec in segment:
-                if "down" in rec:
-                    downs_seen += 1
-                    continue
-                if "up" not in rec:
-                    continue
-                msg = dict(rec["up"])
-                if event_type(msg) == "input_audio_buffer.append":
-                    if skipped < skip_appends:
-                        skipped += 1
-                        continue
-                else:
-                    while len(client.received) < downs_seen:
-                        await client.recv(5)
-                if swap and event_type(msg) == swap[0]:
-                    msg = dict(msg, event_type=swap[1])
-                await client.send(msg)
-            while len(client.received) < downs_seen:
-                await client.recv(5)
-            if segment and "close" in segment[-1] and segment[-1]["close"]["by"] == "cloud":
-                with pytest.raises(ConnectionClosed):
-                    await client.recv(5)
-        except TimeoutError:
-            pass
-        finally:
-            await client.close()
-        received.append(client.received)
-        await asyncio.sleep(0.05)  # let the server notice the close
-    return received
-
-
 async def replay(session, **kw):
     async with FakeCloud(token=TOKEN, replay=session) as cloud:
-        received = await play_device(cloud, session, **kw)
+        received = await play_uplink(cloud, session, TOKEN, **kw)
         for _ in range(50):
             if all(c.done for c in cloud.connections):
                 break

@@ -76,3 +76,51 @@ class ScriptClient:
                 b64 = m["data"]["content"] if "data" in m else m["delta"]
                 out += base64.b64decode(b64)
         return bytes(out)
+
+
+async def play_uplink(cloud, session, token="test-token", skip_appends=0, swap=None):
+    """Act as the device of `session`: send its recorded uplink, connection by connection.
+
+    Before a non-append up it waits for the down records the recording has before it; appends
+    go out as fast as possible. `skip_appends` drops that many appends of each connection;
+    `swap` = (type, replacement) sends another event type in place of one (a departing device).
+    `cloud` is anything with url(path, **query). Returns the messages received per connection.
+    """
+    from websockets.exceptions import ConnectionClosed
+
+    from tools.cloud.replay import split_connections
+
+    received = []
+    for segment in split_connections(session):
+        query = dict(session.header.get("query") or {})
+        client = await ScriptClient.connect(cloud.url(session.header["url_path"], **query),
+                                            token)
+        downs_seen = skipped = 0
+        try:
+            for rec in segment:
+                if "down" in rec:
+                    downs_seen += 1
+                if "up" not in rec:
+                    continue
+                msg = dict(rec["up"])
+                if event_type(msg) == "input_audio_buffer.append":
+                    if skipped < skip_appends:
+                        skipped += 1
+                        continue
+                else:
+                    while len(client.received) < downs_seen:
+                        await client.recv(5)
+                if swap and event_type(msg) == swap[0]:
+                    msg = dict(msg, event_type=swap[1])
+                await client.send(msg)
+            while len(client.received) < downs_seen:
+                await client.recv(5)
+            if segment and segment[-1].get("close", {}).get("by") == "cloud":
+                await client.recv(5)  # the cloud's close ends this with ConnectionClosed
+        except (TimeoutError, ConnectionClosed):
+            pass
+        finally:
+            await client.close()
+        received.append(client.received)
+        await asyncio.sleep(0.05)  # let the server see the close before the next connection
+    return received
