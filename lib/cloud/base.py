@@ -163,6 +163,13 @@ class Session:
             return json.loads(bytes(payload[start - 1:end + 1]))
         return str(payload[start:end], "utf-8")
 
+    def _known_id(self, payload):
+        # The event id, if the scanner got that far: for error messages only.
+        try:
+            return self._span_text(payload, 1)
+        except (ValueError, UnicodeError):
+            return None
+
     def feed(self, payload):
         """Parse one whole downlink message; returns an event. Raises ProtocolError."""
         if isinstance(payload, str):
@@ -172,7 +179,9 @@ class Session:
         try:
             scanner.scan(payload, n)
         except jscan.ScanError as exc:
-            raise ProtocolError("%s: malformed message: %s" % (self.NAME, exc)) from None
+            event_id = self._known_id(payload)
+            raise ProtocolError("%s: malformed message %s: %s" % (self.NAME, event_id, exc),
+                                event_id) from None
         start, end = scanner.span(0)
         if start >= 0 and not scanner.escaped[0]:
             for audio_type in self.AUDIO:
@@ -202,7 +211,7 @@ class Session:
             msg = json.loads(payload if isinstance(payload, (bytes, bytearray)) else
                              (payload if _JSON_TAKES_BUFFERS else bytes(payload)))
         except ValueError as exc:
-            event_id = self._span_text(payload, 1) if self._scanner.spans[2] >= 0 else None
+            event_id = self._known_id(payload)
             raise ProtocolError("%s: message %s is not valid JSON (%s)"
                                 % (self.NAME, event_id, exc), event_id) from None
         if not isinstance(msg, dict):
