@@ -20,10 +20,7 @@ import json
 from cloud import jscan
 from cloud.delta import AudioEvent
 from cloud.errors import ProtocolError, Unsupported
-from cloud.frame import ID_WIDTH, AppendFrame, id_text
-
-# Bytes a caller reserves in front of a frame for the WebSocket header (websock.HEADER_ROOM).
-HEADER_ROOM = 14
+from cloud.frame import HEADER_ROOM, ID_WIDTH, AppendFrame, id_text  # HEADER_ROOM == websock's
 
 EV_IGNORED = 0  # known or unknown event the app need not act on
 EV_CREATED = 1  # connection accepted (chat.created, session.created, ...): send session_update()
