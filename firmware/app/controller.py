@@ -18,6 +18,7 @@ from app import led as leds
 from app import state as S
 from app.backoff import Backoff
 from app.button import ButtonLogic
+from app.cloud_session import make_session
 from app.events import EventQueue
 from app.link import Link
 from app.tools import DeviceTools
@@ -29,12 +30,11 @@ _WDT_FEED_MS = 1000
 
 
 class Controller:
-    def __init__(self, cfg, hw, audio, session, log, network=None, ntptime=None, wdt=None,
+    def __init__(self, cfg, hw, audio, log, network=None, ntptime=None, wdt=None,
                  connect=None, trace=None):
         self.cfg = cfg
         self.hw = hw
         self.audio = audio  # AudioPath: mic, player, vad, uplink frame encoding
-        self.session = session
         self.log = log
         self.network = network
         self.ntptime = ntptime
@@ -44,8 +44,12 @@ class Controller:
         self.queue = EventQueue()
         self.backoff = Backoff()
         self.button = ButtonLogic(cfg["min_press_ms"], cfg["long_press_ms"])
-        self.link = Link(session, log, self.queue, connect, self._on_audio_start, trace)
         self.tools = DeviceTools(self)
+        self.session = make_session(cfg, cfg["mode"], None, self._session_log)
+        self.link = Link(self.session, log, self.queue, connect, self._on_audio_start,
+                         self.tools, trace)
+        self.link.player = audio.player
+        self._pending_mode = None
         self.streaming = False
         self._state_since = time.ticks_ms()
         self._tasks = []
@@ -92,6 +96,7 @@ class Controller:
                     self.trace("state", S.STATE_NAMES[self.sm.state])
             for action in actions:
                 await self._perform(action, arg)
+            self._apply_pending_mode()
 
     async def _perform(self, action, arg):
         link = self.link
@@ -107,8 +112,8 @@ class Controller:
         elif action == S.A_CLEAR_INPUT:
             await link.send_all(self.session.clear_input())
         elif action == S.A_CANCEL:
-            link.discard_current_reply()
             await link.send_all(self.session.cancel(), "cancel")
+            link.reply_interrupted()
         elif action == S.A_STOP_PLAYBACK:
             self.audio.player.clear()
             if self.trace is not None:
@@ -121,10 +126,11 @@ class Controller:
             self.log.info("app", "new conversation")
         elif action == S.A_TOGGLE_MODE:
             self.cfg["mode"] = self.sm.mode
-            self.session.set_mode(self.sm.mode)
-            await link.send_all(self.session.session_update())
+            self._new_session()
+            await link.send_all((self.session.session_update(),))
             self.log.info("app", "mode is now %s" % self.sm.mode)
         elif action == S.A_CONNECT:
+            self._new_session()
             self._spawn(link.connect())
         elif action == S.A_DISCONNECT:
             await link.close()
@@ -138,6 +144,36 @@ class Controller:
             self._spawn(self._wifi())
         elif action == S.A_REPORT_ERROR:
             self.log.error("app", str(arg) if arg else "stopped; press the button to retry")
+
+    def _new_session(self):
+        # A fresh session per connection and per mode; the conversation (the bot's memory of
+        # this talk) carries over.
+        self.session = make_session(self.cfg, self.sm.mode, self.session.conversation_id,
+                                    self._session_log)
+        self.link.session = self.session
+
+    def _session_log(self, line):
+        self.log.warn("cloud", line)
+
+    def set_volume(self, level):
+        self.cfg["volume"] = level
+        self.audio.set_volume(level)
+
+    def request_mode(self, mode):
+        # Applied once the current answer is over (see _consume), never mid-sentence.
+        self._pending_mode = mode if mode != self.sm.mode else None
+
+    def state_name(self):
+        return S.STATE_NAMES[self.sm.state]
+
+    def _apply_pending_mode(self):
+        mode = self._pending_mode
+        if mode is None or mode == self.sm.mode:
+            self._pending_mode = None
+            return
+        if self.sm.state == (S.READY if self.sm.mode == S.MODE_PTT else S.LISTENING):
+            self._pending_mode = None
+            self.queue.post(S.E_LONG_PRESS)
 
     async def _post_later(self, event, delay_ms):
         await asyncio.sleep_ms(delay_ms)

@@ -7,16 +7,17 @@
 import asyncio
 
 from app import state as S
+from cloud import base as C
 
 _AUTH_STATUS = (401, 403)
-_AUTH_CODES = (4100, 4101)
 _CHUNK = 2048  # decoded audio moved per await: small enough to keep the receive path responsive
 _HANDSHAKE_MS = 10000
 
 
 class Link:
-    def __init__(self, session, log, queue, connect, on_audio_start, trace=None):
+    def __init__(self, session, log, queue, connect, on_audio_start, tools, trace=None):
         self.session = session
+        self.tools = tools
         self.log = log
         self.queue = queue
         self._connect = connect  # websock.connect, or the simulator's equivalent
@@ -28,7 +29,6 @@ class Link:
         self._ready = asyncio.Event()
         self._chunk = bytearray(_CHUNK)
         self._chunk_mv = memoryview(self._chunk)
-        self._discard_chat = None  # chat id whose late audio is dropped after a cancel
         self._turn_audio = False
         self.idle = True  # no turn in flight: a server close now is an idle close
 
@@ -112,8 +112,8 @@ class Link:
             except OSError:
                 pass
 
-    def discard_current_reply(self):
-        self._discard_chat = self.session.current_chat_id()
+    def reply_interrupted(self):
+        # session.cancel() marks the reply stale, so its late audio is dropped in _play().
         self._turn_audio = False
 
     # ---- downlink --------------------------------------------------------------------------
@@ -149,45 +149,65 @@ class Link:
             self.queue.post(event)
 
     async def _dispatch(self, event):
-        from cloud import events as E
-
         kind = event.kind
-        if kind == E.EV_AUDIO:
+        if kind == C.EV_AUDIO:
             await self._play(event)
-        elif kind == E.EV_READY:
+        elif kind == C.EV_CREATED:
+            await self.send_all((self.session.session_update(),))
+        elif kind == C.EV_READY:
             self._ready.set()
-        elif kind == E.EV_SPEECH_STARTED:
+        elif kind == C.EV_SPEECH_STARTED:
             self.queue.post(S.E_SPEECH_STARTED)
-        elif kind == E.EV_SPEECH_STOPPED:
+        elif kind == C.EV_SPEECH_STOPPED:
             self.queue.post(S.E_SPEECH_STOPPED)
-        elif kind == E.EV_TURN_DONE:
-            self._turn_audio = False
-            self.idle = True
-            self.queue.post(S.E_TURN_DONE)
-        elif kind == E.EV_CANCELED:
-            self._turn_audio = False
-            self.idle = True
-            self.queue.post(S.E_CANCELED)
-        elif kind == E.EV_ERROR:
-            auth = event.code in _AUTH_CODES
-            self.log.error("cloud", "error %s: %s%s" % (
-                event.code, event.msg, _code_hint(event.code)))
-            self.queue.post(S.E_AUTH_FAILED if auth else S.E_CLOUD_ERROR, event.msg)
-        elif kind == E.EV_TOOL_CALL:
-            self.queue.post(S.E_TOOL_CALL if hasattr(S, "E_TOOL_CALL") else S.E_CLOUD_ERROR, event)
-        elif kind in (E.EV_TEXT, E.EV_TRANSCRIPT):
-            if event.text:
-                self.log.debug("cloud", "%s: %s" % (
-                    "bot" if kind == E.EV_TEXT else "you", event.text))
+        elif kind == C.EV_TURN_DONE:
+            self._end_of_reply(S.E_TURN_DONE)
+        elif kind == C.EV_CANCELED:
+            self._end_of_reply(S.E_CANCELED)
+        elif kind == C.EV_FAILED:
+            self.log.error("cloud", "the reply failed: %s %s" % (event.code, event.msg))
+            self._end_of_reply(S.E_CLOUD_ERROR)
+        elif kind == C.EV_ERROR:
+            self._cloud_error(event)
+        elif kind == C.EV_TOOL_CALL:
+            outputs = self.tools.dispatch(event.tool_calls or ())
+            self.log.info("tool", ", ".join("%s -> %s" % (c.name, out) for c, (_, out) in
+                                            zip(event.tool_calls or (), outputs)))
+            await self.send_all((self.session.submit_tool_outputs(event.chat_id, outputs),))
+        elif kind == C.EV_TRANSCRIPT and event.text:
+            self.log.info("you", event.text)
+        elif kind == C.EV_MESSAGE_DONE and event.text and event.msg_type == "answer":
+            self.log.info("bot", event.text)
+
+    def _end_of_reply(self, state_event):
+        self._turn_audio = False
+        self.idle = True
+        self.queue.post(state_event)
+
+    def _cloud_error(self, event):
+        from cloud.errors import ACT_FATAL, ACT_IGNORE
+
+        action, hint = event.action, event.hint
+        if action is None:
+            from cloud.errors import action_for
+
+            action, hint = action_for(event.code)
+        line = "error %s: %s (%s)" % (event.code, event.msg, hint)
+        if action == ACT_IGNORE:
+            self.log.debug("cloud", line)
+            return
+        self.log.error("cloud", line)
+        self.idle = True
+        self.queue.post(S.E_AUTH_FAILED if action == ACT_FATAL else S.E_CLOUD_ERROR, line)
 
     async def _play(self, event):
-        if self._discard_chat is not None and event.chat_id == self._discard_chat:
+        if event.stale:
             return  # late audio of a reply the user interrupted
         player = self.player
-        chunk = self._chunk
         mv = self._chunk_mv
+        room = len(self._chunk)
         while True:
-            await player.wait_room(len(chunk))
+            await player.wait_room(room)
             n = event.read_audio(mv)
             if not n:
                 break
@@ -204,14 +224,3 @@ def _auth_hint(status):
     if status in _AUTH_STATUS:
         return ": the token was refused; set a valid token with `make configure`, then press"
     return ""
-
-
-def _code_hint(code):
-    hints = {
-        4100: " (token refused: run `make configure` with a valid token, then press)",
-        4101: " (token lacks permission for this bot: check the token's scopes)",
-        4016: " (a chat is already running: wait for it or press to interrupt)",
-        4011: " (account out of tokens: top up the Coze account)",
-        4015: " (bot not published for API: publish it as an API service in Coze)",
-    }
-    return hints.get(code, "")

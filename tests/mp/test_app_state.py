@@ -108,9 +108,9 @@ def test_mode_toggle_both_ways():
     assert sm.mode == S.MODE_FREE
     _step(sm, S.E_LONG_PRESS, S.READY, (S.A_STOP_STREAM, S.A_TOGGLE_MODE))
     assert sm.mode == S.MODE_PTT
-    sm = _at(S.MODE_FREE, S.READY)
+    sm = _at(S.MODE_PTT, S.READY)  # a set_mode tool call while idle
     _step(sm, S.E_LONG_PRESS, S.LISTENING, (S.A_TOGGLE_MODE, S.A_START_STREAM))
-    assert sm.mode == S.MODE_PTT
+    assert sm.mode == S.MODE_FREE
     sm = _at(S.MODE_FREE, S.READY)
     _step(sm, S.E_PRESS, S.LISTENING, (S.A_START_STREAM,))
 

@@ -1,0 +1,46 @@
+# The tools this device offers the bot (answers to conversation.chat.requires_action).
+#
+# Declare the same names and parameters as plugin/function tools on the bot's side (see
+# docs/getting-started.md). Each returns a short text the bot can speak from.
+from cloud.tools import Tools
+
+
+class DeviceTools(Tools):
+    def __init__(self, app):
+        super().__init__(lambda line: app.log.warn("tool", line))
+        self._app = app
+        self.register("set_volume", self._set_volume,
+                      "Set the speaker volume. Arguments: {\"level\": 0..100}")
+        self.register("change_volume", self._change_volume,
+                      "Make it louder or quieter. Arguments: {\"delta\": -100..100}")
+        self.register("set_mode", self._set_mode,
+                      "Switch between push-to-talk and free talk. Arguments: "
+                      "{\"mode\": \"ptt\" | \"free\"}")
+        self.register("device_status", self._status,
+                      "Volume, mode and link state of the device. No arguments")
+
+    def _set_volume(self, args):
+        level = args.get("level")
+        if not isinstance(level, int) or not 0 <= level <= 100:
+            return "error: level must be a whole number 0..100"
+        self._app.set_volume(level)
+        return "volume is %d" % level
+
+    def _change_volume(self, args):
+        delta = args.get("delta")
+        if not isinstance(delta, int):
+            return "error: delta must be a whole number"
+        level = max(0, min(100, self._app.cfg["volume"] + delta))
+        self._app.set_volume(level)
+        return "volume is %d" % level
+
+    def _set_mode(self, args):
+        mode = args.get("mode")
+        if mode not in ("ptt", "free"):
+            return "error: mode must be ptt or free"
+        self._app.request_mode(mode)
+        return "mode will be %s after this answer" % mode
+
+    def _status(self, args):
+        app = self._app
+        return "volume %d, mode %s, state %s" % (app.cfg["volume"], app.sm.mode, app.state_name())
