@@ -6,8 +6,9 @@
 # A server close while idle is an idle close (reconnect lazily); any other close is a dropped link.
 import asyncio
 
-from app import state as S
 from cloud import base as C
+
+from app import state as S
 
 _AUTH_STATUS = (401, 403)
 _CHUNK = 2048  # decoded audio moved per await: small enough to keep the receive path responsive
