@@ -48,3 +48,34 @@ bench: setup
 
 clean:
 	rm -rf out .pytest_cache .ruff_cache .hypothesis
+
+# ---- board tools (flash, configure, deploy, repl, logs): tools/flash.py, configure.py, deploy.py
+# PORT: serial port (deploy/repl/logs default to mpremote's "auto", flash requires it).
+# BOARD: board name (boards/); CHIP: esp32 | esp32s3 when flashing without BOARD.
+PORT ?=
+BOARD ?=
+CHIP ?=
+FIRMWARE ?=
+MPREMOTE := $(VENV)/bin/mpremote
+BOARD_PORT = $(if $(PORT),$(PORT),auto)
+
+.PHONY: flash configure deploy deploy-src repl logs
+
+flash: $(VENV_STAMP)
+	$(PY) tools/flash.py --port "$(PORT)" --firmware "$(FIRMWARE)" $(if $(CHIP),--chip $(CHIP)) $(if $(BOARD),--board $(BOARD))
+
+configure: $(VENV_STAMP)
+	$(PY) tools/configure.py $(if $(BOARD),--board $(BOARD))
+
+deploy: $(VENV_STAMP)
+	$(PY) tools/deploy.py --port $(BOARD_PORT) $(if $(BOARD),--board $(BOARD))
+
+deploy-src: $(VENV_STAMP)
+	$(PY) tools/deploy.py --src --port $(BOARD_PORT) $(if $(BOARD),--board $(BOARD))
+
+# repl stops the app (raw REPL interrupt) and opens a prompt; logs attaches without stopping it.
+repl: $(VENV_STAMP)
+	$(MPREMOTE) connect $(BOARD_PORT) exec "" + repl
+
+logs: $(VENV_STAMP)
+	$(MPREMOTE) connect $(BOARD_PORT) repl
