@@ -63,7 +63,7 @@ def _p_mono_to_stereo16(src, dst, n):
     for i in range(n - 1, -1, -1):
         lo, hi = src[2 * i], src[2 * i + 1]
         dst[4 * i], dst[4 * i + 1], dst[4 * i + 2], dst[4 * i + 3] = lo, hi, lo, hi
-    return 2 * n
+    return 4 * n
 
 
 def _p_mean_abs16(buf, n):

@@ -23,8 +23,12 @@ def s32_to_s16(src, soff: int, dst, doff: int, n: int, shift: int, gain_q8: int)
         hi = s[j + 3]
         if hi & 0x80:
             hi -= 256
-        v = (hi << 24) | (s[j + 2] << 16) | (s[j + 1] << 8) | s[j]
-        v = v >> shift
+        if shift >= 8:
+            # Drop the low byte first: same result, and the intermediate stays below 2**30, so
+            # the plain-Python run of this kernel never makes a heap-allocated big int.
+            v = ((hi << 16) | (s[j + 2] << 8) | s[j + 1]) >> (shift - 8)
+        else:
+            v = ((hi << 24) | (s[j + 2] << 16) | (s[j + 1] << 8) | s[j]) >> shift
         if gain_q8 != 256:
             if v > 1048576:
                 v = 1048576
@@ -87,7 +91,7 @@ def mono_to_stereo16(src, dst, n: int) -> int:
         d[4 * i + 2] = lo
         d[4 * i + 3] = hi
         i -= 1
-    return n << 1
+    return n << 2
 
 
 @micropython.viper
