@@ -1,0 +1,146 @@
+# connect(): DNS, TCP, TLS and the HTTP upgrade, each under its own timeout, then a WebSocket.
+#
+# Device (MicroPython): TLS verification uses the CA the caller passes as `cadata` (PEM or DER);
+# the hostname goes to mbedtls as SNI and for the certificate check. socket.getaddrinfo blocks on
+# MicroPython (lwIP applies its own DNS retry limit), so dns_timeout_ms cannot cut it short there;
+# asyncio.open_connection defers the TLS handshake to the first write, so tls_timeout_ms bounds
+# "handshake + sending the upgrade request".
+# Host (CPython): each step is separately awaited: getaddrinfo, TCP, start_tls, then the upgrade.
+import asyncio
+import sys
+
+from micropython import const
+
+from websock import handshake, kernels
+from websock.client import WebSocket
+from websock.errors import HandshakeError, WebSocketError
+from websock.stream import Link
+
+_MP = sys.implementation.name == "micropython"
+_MAX_HEAD = const(4096)
+_warned_insecure = False
+
+
+def _warn_insecure(host):
+    global _warned_insecure
+    if not _warned_insecure:
+        _warned_insecure = True
+        print("websock: WARNING: insecure=True, the certificate of %s is NOT checked" % host)
+
+
+def _tls_context(host, ssl_context, cadata, insecure):
+    if ssl_context is not None:
+        return ssl_context
+    import ssl
+
+    if insecure:
+        _warn_insecure(host)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        if not _MP:
+            ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    if cadata is None:
+        if _MP:
+            raise WebSocketError(
+                "wss://%s needs cadata= (the server's CA certificate, PEM or DER), or "
+                "insecure=True to skip the check" % host
+            )
+        return ssl.create_default_context()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    if not _MP and bytes(cadata[:10]) == b"-----BEGIN":
+        cadata = bytes(cadata).decode()  # CPython takes PEM as str, DER as bytes
+    ctx.load_verify_locations(cadata=cadata)
+    return ctx
+
+
+async def _timed(what, awaitable, timeout_ms):
+    try:
+        return await asyncio.wait_for_ms(awaitable, timeout_ms)
+    except asyncio.TimeoutError:
+        raise WebSocketError("%s timed out after %d ms" % (what, timeout_ms)) from None
+    except OSError as exc:
+        raise WebSocketError("%s failed: %s" % (what, exc)) from exc
+
+
+async def _resolve(host, port, timeout_ms):
+    import socket
+
+    if _MP:
+        addr = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0][-1]
+        return addr[0] if isinstance(addr, tuple) else host
+    loop = asyncio.get_running_loop()
+    infos = await _timed(
+        "DNS lookup of %s" % host,
+        loop.getaddrinfo(host, port, type=socket.SOCK_STREAM),
+        timeout_ms,
+    )
+    return infos[0][4][0]
+
+
+async def _read_head(link):
+    # Read up to the blank line into one bounded buffer; what follows it (a first frame the
+    # server may send at once) goes back to the link.
+    head = bytearray(_MAX_HEAD)
+    mv = memoryview(head)
+    n = 0
+    while True:
+        got = await link.readinto(mv[n:])
+        if got <= 0:
+            raise HandshakeError("websocket upgrade: the server closed the connection")
+        n += got
+        end = bytes(head[:n]).find(b"\r\n\r\n")
+        if end >= 0:
+            link.unread(bytes(head[end + 4 : n]))
+            return bytes(head[:end])
+        if n == _MAX_HEAD:
+            raise HandshakeError("websocket upgrade: response head over %d bytes" % _MAX_HEAD)
+
+
+async def connect(
+    url,
+    headers=None,
+    *,
+    ssl_context=None,
+    cadata=None,
+    insecure=False,
+    max_message=32768,
+    dns_timeout_ms=5000,
+    connect_timeout_ms=5000,
+    tls_timeout_ms=10000,
+    handshake_timeout_ms=5000,
+    close_timeout_ms=2000,
+):
+    """Open a WebSocket to ws:// or wss:// `url` with extra request `headers` (e.g.
+    {"Authorization": "Bearer ..."}). Raises HandshakeError (refused upgrade) or WebSocketError."""
+    secure, host, port, resource = handshake.parse_url(url)
+    ctx = _tls_context(host, ssl_context, cadata, insecure) if secure else None
+    key = handshake.make_key(kernels._seed_bytes(16))
+    req = handshake.request(host, port, secure, resource, key, headers)
+    ip = await _resolve(host, port, dns_timeout_ms)
+    where = "%s:%d" % (host, port)
+    if _MP:
+        opening = asyncio.open_connection(ip, port, ssl=ctx, server_hostname=host)
+    else:
+        opening = asyncio.open_connection(ip, port)
+    reader, writer = await _timed("TCP connect to " + where, opening, connect_timeout_ms)
+    link = Link(reader, writer)
+    try:
+        if ctx is not None and not _MP:
+            await _timed(
+                "TLS handshake with " + where,
+                writer.start_tls(ctx, server_hostname=host),
+                tls_timeout_ms,
+            )
+        link.write(req)
+        sending = "TLS handshake with " if _MP and ctx is not None else "upgrade request to "
+        await _timed(sending + where, link.drain(), tls_timeout_ms)
+        head = await _timed(
+            "websocket upgrade at " + where, _read_head(link), handshake_timeout_ms
+        )
+        handshake.check_response(head, key, headers)
+    except BaseException:
+        await link.close()
+        raise
+    return WebSocket(link, max_message=max_message, close_timeout_ms=close_timeout_ms)
