@@ -132,3 +132,18 @@ def test_speaker_volume_saturates_and_duplicates_to_stereo(channels, kernel):
         assert data == struct.pack("<4h", 100, -100, 20000, -20000) * 75  # caller's untouched
 
     asyncio.run(main())
+
+
+def test_speaker_32_bit_slots_carry_the_sample_in_the_top_half(kernel):
+    async def main():
+        clock = VirtualClock()
+        tx = _bus(clock, 2, 32, ibuf=4096)
+        spk = Speaker(tx, rate=16000, bits=32)
+        task = asyncio.ensure_future(spk.write(struct.pack("<3h", 1, -1, 32767)))
+        await clock.advance(1)
+        assert task.done()
+        assert tx.played_samples()[:3] == [1 << 16, -(1 << 16), 32767 << 16]
+        with pytest.raises(ValueError, match="mono only"):
+            Speaker(tx, bits=32, channels=2)
+
+    asyncio.run(main())

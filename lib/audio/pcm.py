@@ -66,6 +66,13 @@ def _p_mono_to_stereo16(src, dst, n):
     return 4 * n
 
 
+def _p_s16_to_s32(src, dst, n):
+    for i in range(n - 1, -1, -1):
+        lo, hi = src[2 * i], src[2 * i + 1]
+        dst[4 * i], dst[4 * i + 1], dst[4 * i + 2], dst[4 * i + 3] = 0, 0, lo, hi
+    return 4 * n
+
+
 def _p_mean_abs16(buf, n):
     total = 0
     for i in range(n):
@@ -138,6 +145,15 @@ def mono_to_stereo16(src, dst, n):
     if _fast is not None:
         return _fast.mono_to_stereo16(src, dst, n)
     return _p_mono_to_stereo16(src, dst, n)
+
+
+def s16_to_s32(src, dst, n):
+    """n int16 -> n 32-bit slots (sample in the top 16 bits); dst may be src. Returns bytes."""
+    _need(src, 2 * n, "source")
+    _need(dst, 4 * n, "destination")
+    if _fast is not None:
+        return _fast.s16_to_s32(src, dst, n)
+    return _p_s16_to_s32(src, dst, n)
 
 
 def mean_abs16(buf, n):

@@ -95,6 +95,24 @@ def mono_to_stereo16(src, dst, n: int) -> int:
 
 
 @micropython.viper
+def s16_to_s32(src, dst, n: int) -> int:
+    # int16 -> the top half of 32-bit slots (codec buses clocked at 64 fs); runs backwards so
+    # dst may be src.
+    s = ptr8(src)
+    d = ptr8(dst)
+    i = n - 1
+    while i >= 0:
+        hi = s[2 * i + 1]
+        lo = s[2 * i]
+        d[4 * i] = 0
+        d[4 * i + 1] = 0
+        d[4 * i + 2] = lo
+        d[4 * i + 3] = hi
+        i -= 1
+    return n << 2
+
+
+@micropython.viper
 def mean_abs16(buf, n: int) -> int:
     # Mean absolute amplitude of n int16 samples (the VAD's energy measure; cannot overflow).
     b = ptr8(buf)

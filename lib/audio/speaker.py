@@ -4,7 +4,8 @@
 # Input is always mono int16 at the bus rate. Volume 0..100 maps to a gain in 0.5 dB steps with
 # 70 = unity (so the default plays samples unchanged) and 100 = +15 dB; samples that the gain
 # pushes past int16 saturate instead of wrapping. Boards whose amplifier sits on a stereo bus
-# (ES8311 codecs, two MAX98357A) get each sample on both channels.
+# (two MAX98357A) get each sample on both channels; codec buses clocked at 64 fs (ES8311 with
+# MCLK taken from BCLK) get 32-bit slots (`bits=32`, the sample in the top 16 bits).
 #
 # Nothing is allocated per write in steady state: the scaled/stereo copy goes into one buffer
 # sized at construction (`max_samples`), and a write longer than that is sent in pieces.
@@ -24,15 +25,21 @@ def volume_gain_q12(volume):
 
 
 class Speaker:
-    def __init__(self, i2s, rate=16000, channels=1, volume=_UNITY_VOLUME, max_samples=256):
+    def __init__(self, i2s, rate=16000, channels=1, volume=_UNITY_VOLUME, max_samples=256,
+                 bits=16):
         if channels not in (1, 2):
             raise ValueError("speaker: channels must be 1 or 2, got %r" % (channels,))
+        if bits not in (16, 32):
+            raise ValueError("speaker: bits must be 16 or 32, got %r" % (bits,))
+        if bits == 32 and channels == 2:
+            raise ValueError("speaker: 32-bit slots are mono only (codec buses)")
         self.i2s = i2s
         self.rate = rate
         self.channels = channels
+        self.bits = bits
         self.max_samples = max_samples
         self._writer = compat.stream_writer(i2s)
-        self._buf = bytearray(2 * channels * max_samples)
+        self._buf = bytearray(bits // 8 * channels * max_samples)
         self._mv = memoryview(self._buf)
         self._last_len = -1
         self._last_view = None
@@ -68,7 +75,9 @@ class Speaker:
             if self._gain != 4096:
                 pcm.scale16(self._buf, n, self._gain)
             out = 2 * n
-            if self.channels == 2:
+            if self.bits == 32:
+                out = pcm.s16_to_s32(self._buf, self._buf, n)
+            elif self.channels == 2:
                 out = pcm.mono_to_stereo16(self._buf, self._buf, n)
             self._writer.write(self._view(out))
             await self._writer.drain()
