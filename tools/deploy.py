@@ -241,6 +241,7 @@ def main(argv=None):
     parser.add_argument("--config", default="config.json", help="copied when it exists")
     parser.add_argument("--ca", default=CA_BUNDLE, help="CA bundle for wss:// [%(default)s]")
     parser.add_argument("--root", default=ROOT, help=argparse.SUPPRESS)
+    parser.add_argument("--stage", help="staging directory [out/deploy/<mpy|src>]")
     parser.add_argument("--full", action="store_true", help="copy everything, even unchanged")
     parser.add_argument("--no-reset", action="store_true")
     parser.add_argument("--dry-run", action="store_true", help="stage, probe, print the plan")
@@ -255,7 +256,7 @@ def main(argv=None):
         cfg = check_config(args.config, args.board)
         board = args.board or (cfg and cfg["board"])
         chip = board.split("_", 1)[0] if board and board.split("_", 1)[0] in ARCH else args.chip
-        out = os.path.join(args.root, "out", "deploy", "src" if args.src else "mpy")
+        out = args.stage or os.path.join(args.root, "out", "deploy", "src" if args.src else "mpy")
         files = stage(args.root, out, args.src, ARCH[chip], args.ca, args.config)
         mpremote = tool("mpremote", "MPREMOTE")
         dirs = {d for dest in files for d in parents(dest)}
