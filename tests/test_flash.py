@@ -119,3 +119,21 @@ def test_real_esptool_accepts_the_commands(tmp_path, chip, chip_id):
         out = proc.stdout + proc.stderr
         assert "Could not open" in out, out
         assert "Usage:" not in out and "No such command" not in out, out
+
+
+def test_chip_from_board_name_matches_each_board_module():
+    import importlib
+
+    import config
+
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    try:
+        import flash
+    finally:
+        sys.path.pop(0)
+    for name in config.known_boards():
+        try:
+            module = importlib.import_module("boards." + name)
+        except ImportError as exc:
+            pytest.skip("boards.%s does not import on CPython: %s" % (name, exc))
+        assert flash.chip_for_board(name) == module.CHIP, name
