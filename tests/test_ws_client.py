@@ -467,3 +467,117 @@ def test_frames_and_close_code_bytes_on_the_wire():
         assert ws.code_received == 1000
 
     run(main())
+
+
+# ---- concurrency and the remaining timeouts ----
+
+
+def test_close_from_another_task_while_recv_waits():
+    async def handler(ws):
+        await ws.wait_closed()
+
+    async def main():
+        async with Server(handler) as srv:
+            ws = await websock.connect(srv.url, AUTH)
+            reader = asyncio.ensure_future(ws.recv())
+            await asyncio.sleep(0.05)
+            await ws.close(1001, "going away")
+            with pytest.raises(ConnectionClosed) as info:
+                await reader
+            assert (info.value.code_sent, info.value.code_received) == (1001, 1001)
+            assert ws.closed
+
+    run(main())
+
+
+def test_concurrent_senders_never_interleave_frames():
+    async def main():
+        async with Server(echo) as srv:
+            ws = await websock.connect(srv.url, AUTH, max_message=70000)
+
+            async def audio():
+                buf = bytearray(HEADER_ROOM + 640)
+                for i in range(150):
+                    buf[HEADER_ROOM:] = bytes([i]) * 640
+                    await ws.send_inplace(buf, 640, BINARY)
+
+            async def text():
+                for i in range(15):
+                    await ws.send_text(str(i % 10) * 60000)
+
+            got = []
+
+            async def receive():
+                while len(got) < 165:
+                    op, mv = await ws.recv()
+                    got.append((op, bytes(mv)))
+
+            await asyncio.gather(audio(), text(), receive())
+            audio_msgs = [p for op, p in got if op == BINARY]
+            text_msgs = [p for op, p in got if op == TEXT]
+            assert audio_msgs == [bytes([i]) * 640 for i in range(150)]
+            assert text_msgs == [(str(i % 10) * 60000).encode() for i in range(15)]
+            await ws.close()
+
+    run(main(), timeout=60)
+
+
+def test_tls_handshake_timeout():
+    async def respond(reader, writer):
+        await asyncio.sleep(5)  # accepts TCP, never answers the ClientHello
+
+    async def main():
+        server, port = await raw_server(respond)
+        async with server:
+            with pytest.raises(
+                WebSocketError, match="TLS handshake with 127.0.0.1:%d timed out" % port
+            ):
+                await websock.connect(
+                    "wss://127.0.0.1:%d/" % port, insecure=True, tls_timeout_ms=200
+                )
+
+    run(main())
+
+
+def test_dns_timeout(monkeypatch):
+    async def main():
+        loop = asyncio.get_running_loop()
+
+        async def slow_getaddrinfo(*args, **kwargs):
+            await asyncio.sleep(5)
+
+        monkeypatch.setattr(loop, "getaddrinfo", slow_getaddrinfo)
+        with pytest.raises(WebSocketError, match="DNS lookup of ws.example timed out after 100"):
+            await websock.connect("ws://ws.example/", dns_timeout_ms=100)
+
+    run(main())
+
+
+def test_tcp_connect_timeout_when_the_backlog_is_full():
+    import socket
+
+    # A listener that never accepts, its backlog filled: Linux then drops further SYNs, so a new
+    # connect neither succeeds nor fails (the loopback stand-in for an unreachable host).
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(0)
+    port = lsock.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(4):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", port))
+            fillers.append(s)
+
+        async def main():
+            with pytest.raises(
+                WebSocketError, match="TCP connect to 127.0.0.1:%d timed out" % port
+            ):
+                await websock.connect("ws://127.0.0.1:%d/" % port, connect_timeout_ms=300)
+
+        run(main())
+    finally:
+        for s in fillers:
+            s.close()
+        lsock.close()

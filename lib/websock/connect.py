@@ -141,6 +141,9 @@ async def connect(
         )
         handshake.check_response(head, key, headers)
     except BaseException:
-        await link.close()
+        try:
+            await asyncio.wait_for_ms(link.close(abort=True), 1000)
+        except Exception:  # noqa: BLE001 - the original error is the one to report
+            pass
         raise
     return WebSocket(link, max_message=max_message, close_timeout_ms=close_timeout_ms)

@@ -61,9 +61,14 @@ class Link:
     async def drain(self):
         await self._w.drain()
 
-    async def close(self):
+    async def close(self, abort=False):
         w = self._w
         try:
+            if abort and hasattr(w, "transport"):
+                # CPython: drop at once. Not wait_closed(): after a cancelled start_tls the
+                # stream's protocol never hears of the loss and would wait forever.
+                w.transport.abort()
+                return
             w.close()
             await w.wait_closed()
         except Exception:  # noqa: BLE001 - OSError / ssl.SSLError: the link is going anyway
