@@ -116,7 +116,7 @@ async def connect(
     {"Authorization": "Bearer ..."}). Raises HandshakeError (refused upgrade) or WebSocketError."""
     secure, host, port, resource = handshake.parse_url(url)
     ctx = _tls_context(host, ssl_context, cadata, insecure) if secure else None
-    key = handshake.make_key(kernels._seed_bytes(16))
+    key = handshake.make_key(kernels.random_bytes(16))
     req = handshake.request(host, port, secure, resource, key, headers)
     ip = await _resolve(host, port, dns_timeout_ms)
     where = "%s:%d" % (host, port)

@@ -14,7 +14,7 @@ import os
 
 from micropython import const
 
-__all__ = ("mask", "utf8_error", "keystream", "new_rng", "use_kernel", "KERNEL")
+__all__ = ("mask", "utf8_error", "keystream", "new_rng", "random_bytes", "use_kernel", "KERNEL")
 
 _DROP = const(3072)
 
@@ -100,7 +100,7 @@ def use_kernel(name):
 use_kernel("viper" if _fast is not None else "portable")
 
 
-def _seed_bytes(n):
+def random_bytes(n):
     try:
         return os.urandom(n)
     except (AttributeError, NotImplementedError):
@@ -112,7 +112,7 @@ def _seed_bytes(n):
 
 def new_rng(seed=None):
     """A mask-key generator state (258 bytes), keyed with 32 random bytes unless `seed` given."""
-    key = _seed_bytes(32) if seed is None else seed
+    key = random_bytes(32) if seed is None else seed
     state = bytearray(258)
     for i in range(256):
         state[i] = i
