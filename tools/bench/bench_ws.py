@@ -20,11 +20,11 @@ for _sub in ("lib", ""):
     if os.path.join(ROOT, _sub) not in sys.path:
         sys.path.insert(0, os.path.join(ROOT, _sub))
 
-from websock import HEADER_ROOM, TEXT, WebSocket  # noqa: E402
-
 import compat  # noqa: E402,F401 - MicroPython shims before device modules
 
-TIER = "cpython"
+TIER = "cpython"  # (this statement also keeps import sorting from moving websock above compat)
+
+from websock import HEADER_ROOM, TEXT, WebSocket  # noqa: E402
 
 
 class CountingWriter:
