@@ -1,7 +1,8 @@
 """`make test`: run every test tier, print a one-line summary for each, fail if any fails.
 
 Tiers: pytest on CPython, the MicroPython (WebAssembly) tier, the mpy-cross compile of every
-device file, and ruff. Each runs even when an earlier one failed, so one run shows everything.
+device file, the hardware API type check (tools/hwcheck.py), and ruff. Each runs even when an
+earlier one failed, so one run shows everything.
 usage: python tools/test_all.py [--only TIER ...]
 """
 
@@ -63,6 +64,11 @@ def tier_cross_compile():
     return code, counts_from_line(out, "cross-compile") or (0, 1, 0)
 
 
+def tier_hwcheck():
+    code, out = run([PY, os.path.join("tools", "hwcheck.py")])
+    return code, counts_from_line(out, "hwcheck") or (0, 1, 0)
+
+
 def tier_lint():
     code, out = run([os.path.join(BIN, "ruff"), "check", "."])
     errors = re.search(r"Found (\d+) error", out)
@@ -74,6 +80,7 @@ TIERS = {
     "pytest": ("pytest (CPython)", tier_pytest),
     "micropython": ("micropython (WebAssembly)", tier_micropython),
     "cross-compile": ("cross-compile (mpy-cross xtensawin)", tier_cross_compile),
+    "hwcheck": ("hwcheck (mypy vs esp32 stubs)", tier_hwcheck),
     "lint": ("lint (ruff)", tier_lint),
 }
 
