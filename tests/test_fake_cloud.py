@@ -400,7 +400,8 @@ def test_qwen_server_vad_default():
 def test_standalone_command_serves_on_the_given_host():
     proc = subprocess.Popen(
         [sys.executable, "-m", "tools.cloud.fake_cloud", "--host", "127.0.0.1", "--port", "0",
-         "--burst", "--token", "pat_CLI"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+         "--burst", "--token", "pat_CLI", "--verbose"],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
         assert "fake cloud listening" in line, line
@@ -413,6 +414,7 @@ def test_standalone_command_serves_on_the_given_host():
             await client.close()
 
         run(go())
+        assert proc.stdout.readline().split()[1:] == ["/v1/chat", "->", "chat.created"]
     finally:
         proc.terminate()
         proc.wait(10)

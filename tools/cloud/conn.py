@@ -44,6 +44,9 @@ class Conn:
             entry["b64"] = len(audio)
         self.log.append(entry)
         self.session.add(t, direction, msg)
+        if self.opts.verbose and audio is None:
+            print("%8.3f %s %s %s" % (t, self.path, "->" if direction == "down" else "<-",
+                                      entry["type"]), flush=True)
         return entry
 
     def sent(self, etype=None):

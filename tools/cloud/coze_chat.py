@@ -85,6 +85,7 @@ class CozeChatConn(Conn):
                 return
         self.subscriptions = set(self.config.get("event_subscriptions") or ()) or None
         vad_cfg = self.config.get("turn_detection") or {}
+        self.session.header["mode"] = "free" if vad_cfg.get("type") == "server_vad" else "ptt"
         self.vad = None
         if vad_cfg.get("type") == "server_vad":
             self.vad = EnergyVad(int(self.config["input_audio"].get("sample_rate", 24000)),

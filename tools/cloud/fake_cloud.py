@@ -9,7 +9,7 @@ Injections may also be requested per connection with the query parameter `fake_i
 (comma-separated), so a simulator or a board on the LAN can ask for them through its URL.
 
 usage: python -m tools.cloud.fake_cloud [--host 0.0.0.0] [--port 8765] [--burst] [--reply WAV]
-       [--token T] [--inject SPEC ...] [--replay SESSION.jsonl]
+       [--token T] [--inject SPEC ...] [--replay SESSION.jsonl] [--verbose]
 """
 
 import argparse
@@ -68,6 +68,7 @@ class CloudOptions:
         self.tool_call = None  # (name, arguments) to ask for with requires_action
         self.injections = []
         self.seed = None  # seeds the ids, for reproducible recordings
+        self.verbose = False  # print every non-audio event (standalone use)
         for key, value in kw.items():
             if not hasattr(self, key):
                 raise TypeError("CloudOptions: unknown option %r" % key)
@@ -176,7 +177,7 @@ async def _serve_forever(args):
     from tools.session.format import read_session
 
     opts = CloudOptions(token=args.token, burst=args.burst, reply_wav=args.reply,
-                        injections=args.inject or [])
+                        injections=args.inject or [], verbose=args.verbose)
     replay = read_session(args.replay) if args.replay else None
     cloud = await FakeCloud(opts, replay=replay).start(args.host, args.port)
     print("fake cloud listening: Coze ws://%s:%d%s?bot_id=..., Qwen ws://%s:%d%s"
@@ -197,6 +198,7 @@ def main(argv=None):
     ap.add_argument("--token", default=None, help="the only token accepted (default: any)")
     ap.add_argument("--inject", action="append", metavar="SPEC", help="e.g. error:5000@turn")
     ap.add_argument("--replay", default=None, help="replay this format-v1 session file")
+    ap.add_argument("--verbose", "-v", action="store_true", help="print each non-audio event")
     args = ap.parse_args(argv)
     if not os.path.isfile(args.reply):
         ap.error("--reply %s: no such file" % args.reply)
