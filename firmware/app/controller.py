@@ -47,8 +47,9 @@ class Controller:
         self.tools = DeviceTools(self)
         self.session = make_session(cfg, cfg["mode"], None, self._session_log)
         self.link = Link(self.session, log, self.queue, connect, self._on_audio_start,
-                         self.tools, trace)
-        self.link.player = audio.player
+                         self.tools, cfg["token"], trace)
+        if audio is not None:
+            self.link.player = audio.player
         self._pending_mode = None
         self.streaming = False
         self._state_since = time.ticks_ms()
@@ -59,11 +60,23 @@ class Controller:
     # ---- lifecycle -------------------------------------------------------------------------
 
     async def run(self):
-        for coro in (self._button_task(), self._uplink_task(), self.audio.player.run(),
-                     self._led_task(), self._keepalive_task(), self._watchdog_task()):
-            self._tasks.append(asyncio.create_task(coro))
+        for name, coro in (("button", self._button_task()), ("uplink", self._uplink_task()),
+                           ("player", self.audio.player.run()), ("led", self._led_task()),
+                           ("keepalive", self._keepalive_task()),
+                           ("watchdog", self._watchdog_task())):
+            self._tasks.append(asyncio.create_task(self._owned(name, coro)))
         self.queue.post(S.E_BOOTED)
-        await self._consume()
+        await self._owned("consume", self._consume())
+
+    async def _owned(self, name, coro):
+        # A task that dies must not die silently: log it, then let main.py's handler see it.
+        try:
+            return await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.log.error("app", "task %s crashed: %r" % (name, exc))
+            raise
 
     def deinit(self):
         for task in self._tasks + self._helpers:
@@ -155,6 +168,10 @@ class Controller:
     def _session_log(self, line):
         self.log.warn("cloud", line)
 
+    def audio_frame(self, pcm, nbytes):
+        # The current session's preallocated append frame (AudioPath calls this per frame).
+        return self.session.audio_frame(pcm, nbytes)
+
     def set_volume(self, level):
         self.cfg["volume"] = level
         self.audio.set_volume(level)
@@ -207,7 +224,7 @@ class Controller:
     # ---- tasks -----------------------------------------------------------------------------
 
     async def _button_task(self):
-        pin = self.hw.button
+        pin = self.hw["button"]
         while True:
             pressed = pin.value() == 0  # active low, pulled up
             for event in self.button.update(pressed, time.ticks_ms()):
@@ -234,7 +251,7 @@ class Controller:
                 await self.link.send_audio(audio.frame_payload())
 
     async def _led_task(self):
-        pin = self.hw.led
+        pin = self.hw["led"]
         if pin is None:
             return
         while True:

@@ -16,9 +16,10 @@ _HANDSHAKE_MS = 10000
 
 
 class Link:
-    def __init__(self, session, log, queue, connect, on_audio_start, tools, trace=None):
+    def __init__(self, session, log, queue, connect, on_audio_start, tools, token, trace=None):
         self.session = session
         self.tools = tools
+        self._token = token
         self.log = log
         self.queue = queue
         self._connect = connect  # websock.connect, or the simulator's equivalent
@@ -42,7 +43,7 @@ class Link:
         url = self.session.url()
         self.log.info("net", "connecting to %s" % url.split("?")[0])
         try:
-            ws = await self._connect(url, self.session.headers())
+            ws = await self._connect(url, self.session.headers(self._token))
         except HandshakeError as exc:
             self._fail(S.E_AUTH_FAILED if exc.status in _AUTH_STATUS else S.E_CONNECT_FAILED,
                        "cloud refused the connection (HTTP %s %s, logid %s)%s" % (
@@ -142,6 +143,12 @@ class Link:
         except (OSError, WebSocketError) as exc:
             self.log.warn("net", "link lost: %r" % (exc,))
             self._lost(S.E_DISCONNECTED, ws)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug here must not leave a silent dead link
+            self.log.error("net", "downlink failed: %r; reconnecting" % (exc,))
+            self._lost(S.E_DISCONNECTED, ws)
+            await ws.close(1011)
 
     def _lost(self, event, ws):
         if self.ws is ws:
@@ -212,7 +219,8 @@ class Link:
             n = event.read_audio(mv)
             if not n:
                 break
-            player.write(mv, n)
+            # Full chunks reuse the one view; only a delta's last, shorter piece is sliced.
+            player.write(mv if n == room else mv[:n])
         if not self._turn_audio:
             self._turn_audio = True
             self.idle = False

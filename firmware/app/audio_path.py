@@ -1,0 +1,80 @@
+# The device's audio path, built once from the board's format facts and the config:
+#   mic (bus rate) -> [resample to in_rate] -> [G.711 encode] -> append frame for the uplink
+#   downlink audio -> player (decodes G.711, resamples out_rate -> speaker bus rate) -> speaker
+# Every buffer is allocated here, at start-up; read_frame()/frame_payload() allocate nothing
+# per frame (the uplink benchmark measures the same calls).
+from audio import g711
+from audio.mic import Mic
+from audio.pcm import Resampler
+from audio.player import Player
+from audio.speaker import Speaker
+
+FRAME_MS = 20
+_BUFFER_MS = 600  # player ring: enough to ride out Wi-Fi jitter, small enough for 100 KB heaps
+_PREFILL_MS = 120
+
+
+class AudioPath:
+    def __init__(self, board, hw, cfg, session_frame):
+        mic_fmt = board.MIC
+        spk_fmt = board.SPEAKER
+        self._session_frame = session_frame  # callable(payload, nbytes) -> [buf, length]
+        self.mic = Mic(hw["mic_i2s"], rate=mic_fmt["rate"], frame_ms=FRAME_MS,
+                       slot_bits=mic_fmt["slot_bits"], shift=mic_fmt.get("shift", 16))
+        self.frame = bytearray(self.mic.frame_bytes)
+        self.in_rate = cfg["in_rate"]
+        self._resampler = None
+        if self.in_rate != mic_fmt["rate"]:
+            self._resampler = Resampler(mic_fmt["rate"], self.in_rate)
+            self._resampled = bytearray(2 * self._resampler.max_out(self.mic.frame_samples))
+        self.codec = cfg["codec"]
+        self._codes = bytearray(self.in_rate * FRAME_MS // 1000 + 8)
+        self.speaker = Speaker(hw["speaker_i2s"], rate=spk_fmt["rate"],
+                               channels=spk_fmt.get("channels", 1), volume=cfg["volume"],
+                               bits=spk_fmt.get("bits", 16))
+        self.player = Player(self.speaker, rate=spk_fmt["rate"], buffer_ms=_BUFFER_MS,
+                             prefill_ms=_PREFILL_MS, codec=self.codec, in_rate=cfg["out_rate"])
+        self.vad = _make_vad(mic_fmt["rate"], FRAME_MS)
+        self.speech_now = False
+        self._pcm_len = self.mic.frame_bytes
+
+    async def read_frame(self):
+        n = await self.mic.read_frame(self.frame)
+        self.speech_now = self.vad is not None and self.vad.update(self.frame, n >> 1)
+        return n
+
+    def frame_payload(self):
+        """The last mic frame as an append message: [buf, length] for ws.send_inplace."""
+        pcm = self.frame
+        n = self._pcm_len
+        if self._resampler is not None:
+            samples = self._resampler.process(pcm, n >> 1, self._resampled)
+            pcm = self._resampled
+            n = 2 * samples
+        if self.codec == "g711a":
+            n = g711.encode_alaw(pcm, self._codes, n >> 1)
+            pcm = self._codes
+        elif self.codec == "g711u":
+            n = g711.encode_ulaw(pcm, self._codes, n >> 1)
+            pcm = self._codes
+        return self._session_frame(pcm, n)
+
+    def start_turn(self):
+        if self.vad is not None:
+            self.vad.reset_turn()
+
+    def set_volume(self, level):
+        self.speaker.set_volume(level)
+
+    def deinit(self):
+        self.player.deinit()
+        self.mic.deinit()
+        self.speaker.deinit()
+
+
+def _make_vad(rate, frame_ms):
+    try:
+        from audio.vad import EnergyVad
+    except ImportError:
+        return None
+    return EnergyVad(rate=rate, frame_ms=frame_ms)

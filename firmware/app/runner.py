@@ -1,0 +1,102 @@
+# Builds the app from config.json and the board, and runs it; main.py calls main()/shutdown().
+#
+# Everything hardware-facing is created here and only here: the board's I2S and Pin objects, the
+# watchdog, Wi-Fi. The simulator calls the same main() with its own config dict, log sink,
+# connect function and trace hook; `import machine` then gets its virtual hardware.
+import asyncio
+
+import config
+
+_WDT_TIMEOUT_MS = 30000
+_STABLE_AFTER_MS = 60000  # the app ran this long: the crash-loop counter starts again
+
+_app = None
+_hw = None
+
+
+def _read_ca(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def make_connect(cfg, log):
+    """websock.connect bound to the config's TLS settings."""
+    import websock
+
+    cadata = None
+    if cfg["base_url"].startswith("wss:"):
+        cadata = _read_ca(cfg["ca_file"])
+        if cadata is None:
+            log.warn("net", "no CA file at %s: wss:// will fail; run `make deploy` to copy it"
+                     % cfg["ca_file"])
+
+    async def connect(url, headers):
+        return await websock.connect(url, headers, cadata=cadata)
+
+    return connect
+
+
+async def _forget_crashes(crash_file):
+    await asyncio.sleep_ms(_STABLE_AFTER_MS)
+    try:
+        import os
+
+        os.remove(crash_file)
+    except OSError:
+        pass
+
+
+async def main(crash_file=None, cfg=None, log=None, connect=None, trace=None, watchdog=True):
+    global _app, _hw
+    from app.log import Log
+
+    log = log or Log()
+    try:
+        cfg = config.load() if cfg is None else config.validate(cfg)
+    except config.ConfigError as exc:
+        log.error("config", str(exc))
+        return
+    log.set_level(cfg["log_level"])
+    log.add_secret(cfg["token"])
+    log.add_secret(cfg["wifi_password"])
+    log.info("app", "config: %s" % config.redacted(cfg))
+
+    import boards
+    import machine
+    import network
+    import ntptime
+
+    from app.audio_path import AudioPath
+    from app.controller import Controller
+
+    board = boards.load(cfg["board"])
+    _hw = board.build(machine)
+    wdt = machine.WDT(timeout=_WDT_TIMEOUT_MS) if watchdog else None
+    app = Controller(cfg, _hw, None, log, network, ntptime, wdt,
+                     connect or make_connect(cfg, log), trace)
+    app.audio = AudioPath(board, _hw, cfg, app.audio_frame)
+    app.link.player = app.audio.player
+    _app = app
+    if crash_file:
+        asyncio.create_task(_forget_crashes(crash_file))
+    await app.run()
+
+
+def current():
+    return _app
+
+
+def shutdown():
+    """Release the hardware: stop the tasks, deinit both I2S buses (main.py's finally)."""
+    global _app, _hw
+    if _app is not None:
+        _app.deinit()
+        _app = None
+    elif _hw is not None:
+        for key in ("mic_i2s", "speaker_i2s"):
+            if _hw.get(key) is not None:
+                _hw[key].deinit()
+    _hw = None
