@@ -64,11 +64,11 @@ async def main(crash_file=None, cfg=None, log=None, connect=None, trace=None, wa
     log.add_secret(cfg["wifi_password"])
     log.info("app", "config: %s" % config.redacted(cfg))
 
-    import boards
     import machine
     import network
     import ntptime
 
+    import boards
     from app.audio_path import AudioPath
     from app.controller import Controller
 
