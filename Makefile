@@ -40,8 +40,7 @@ lint: setup
 	$(PY) tools/test_all.py --only lint
 
 sim: setup
-	@echo "The simulator is not built yet (issue: host simulator). 'make test' runs what exists."
-	@exit 1
+	$(PY) -m tools.sim $(SIM_ARGS)
 
 bench: setup
 	$(PY) tools/bench/run.py

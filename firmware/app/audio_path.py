@@ -8,6 +8,7 @@ from audio.mic import Mic
 from audio.pcm import Resampler
 from audio.player import Player
 from audio.speaker import Speaker
+from audio.vad import Vad
 
 FRAME_MS = 20
 _BUFFER_MS = 600  # player ring: enough to ride out Wi-Fi jitter, small enough for 100 KB heaps
@@ -34,13 +35,13 @@ class AudioPath:
                                bits=spk_fmt.get("bits", 16))
         self.player = Player(self.speaker, rate=spk_fmt["rate"], buffer_ms=_BUFFER_MS,
                              prefill_ms=_PREFILL_MS, codec=self.codec, in_rate=cfg["out_rate"])
-        self.vad = _make_vad(mic_fmt["rate"], FRAME_MS)
+        self.vad = Vad(rate=mic_fmt["rate"], frame_ms=FRAME_MS)
         self.speech_now = False
         self._pcm_len = self.mic.frame_bytes
 
     async def read_frame(self):
         n = await self.mic.read_frame(self.frame)
-        self.speech_now = self.vad is not None and self.vad.update(self.frame, n >> 1)
+        self.speech_now = self.vad.process(self.frame, n >> 1)
         return n
 
     def frame_payload(self):
@@ -59,10 +60,6 @@ class AudioPath:
             pcm = self._codes
         return self._session_frame(pcm, n)
 
-    def start_turn(self):
-        if self.vad is not None:
-            self.vad.reset_turn()
-
     def set_volume(self, level):
         self.speaker.set_volume(level)
 
@@ -71,10 +68,3 @@ class AudioPath:
         self.mic.deinit()
         self.speaker.deinit()
 
-
-def _make_vad(rate, frame_ms):
-    try:
-        from audio.vad import EnergyVad
-    except ImportError:
-        return None
-    return EnergyVad(rate=rate, frame_ms=frame_ms)

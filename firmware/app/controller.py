@@ -56,6 +56,7 @@ class Controller:
         self._tasks = []
         self._helpers = []
         self._speech_in_press = False
+        self._first_frame = False
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -114,10 +115,10 @@ class Controller:
     async def _perform(self, action, arg):
         link = self.link
         if action == S.A_START_STREAM:
-            self.audio.start_turn()
             self._speech_in_press = False
             await link.send_all(self.session.begin_turn())
             self.streaming = True
+            self._first_frame = True
         elif action == S.A_STOP_STREAM:
             self.streaming = False
         elif action == S.A_COMPLETE:
@@ -232,8 +233,6 @@ class Controller:
                 if event == S.E_LONG_PRESS and ptt and self._speech_in_press:
                     continue  # a long question, not a mode switch
                 self.queue.post(event)
-                if self.trace is not None and event in (S.E_PRESS, S.E_RELEASE):
-                    self.trace("button", S.EVENT_NAMES[event])
             await asyncio.sleep_ms(_BUTTON_POLL_MS)
 
     def _mic_gated(self):
@@ -249,6 +248,10 @@ class Controller:
                 self._speech_in_press = True
             if self.streaming and not self._mic_gated():
                 await self.link.send_audio(audio.frame_payload())
+                if self._first_frame:
+                    self._first_frame = False
+                    if self.trace is not None:
+                        self.trace("first_append", "")
 
     async def _led_task(self):
         pin = self.hw["led"]

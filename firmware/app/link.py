@@ -87,9 +87,12 @@ class Link:
     # ---- uplink ----------------------------------------------------------------------------
 
     async def send_all(self, messages, trace_name=None):
+        """Send one message (str) or several (a tuple, as begin_turn()/end_turn() return)."""
         ws = self.ws
         if ws is None:
             return
+        if isinstance(messages, str):
+            messages = (messages,)
         for message in messages:
             await ws.send_text(message)
         if trace_name and self.trace is not None:
@@ -166,6 +169,8 @@ class Link:
             self._ready.set()
         elif kind == C.EV_SPEECH_STARTED:
             self.queue.post(S.E_SPEECH_STARTED)
+            if self.trace is not None:
+                self.trace("speech_started", "")
         elif kind == C.EV_SPEECH_STOPPED:
             self.queue.post(S.E_SPEECH_STOPPED)
         elif kind == C.EV_TURN_DONE:

@@ -1,0 +1,1 @@
+"""Host simulator: the real firmware app on CPython, virtual hardware, a (fake or real) cloud."""

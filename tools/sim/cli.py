@@ -1,0 +1,157 @@
+"""The simulator: the real firmware app on virtual hardware, talking to a fake or real cloud.
+
+    python -m tools.sim                        # push-to-talk: the bundled question, fake cloud
+    python -m tools.sim --mode free --mic my.wav --duration 15
+    COZE_TOKEN=pat_... COZE_BOT_ID=7... python -m tools.sim   # the same against the real Coze
+
+Writes the speaker output (everything the app played, silence included, at the speaker rate),
+the session file (format v1, token redacted), a JSON report and a timeline PNG. Exits 0 when the
+session ran and ended cleanly, otherwise 1 with a one-line reason.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+
+from tools.sim.harness import DEFAULT_MIC, ROOT, SimOptions, Simulation
+from tools.sim.metrics import report
+
+REAL_COZE = "wss://ws.coze.cn"
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python -m tools.sim", description=__doc__.splitlines()[0])
+    p.add_argument("--url", help="cloud base URL (default: start the built-in fake cloud; "
+                   "with a token and bot id: %s)" % REAL_COZE)
+    p.add_argument("--token", help="cloud token (default: $COZE_TOKEN)")
+    p.add_argument("--bot-id", help="Coze bot id (default: $COZE_BOT_ID)")
+    p.add_argument("--cloud", choices=("coze", "qwen"), default="coze")
+    p.add_argument("--mode", choices=("ptt", "free"), default="ptt")
+    p.add_argument("--board", default="esp32s3_inmp441")
+    p.add_argument("--codec", choices=("pcm", "g711a", "g711u"), default="pcm")
+    p.add_argument("--in-rate", type=int, help="uplink rate in Hz")
+    p.add_argument("--out-rate", type=int, help="downlink rate in Hz")
+    p.add_argument("--mic", default=DEFAULT_MIC, help="WAV the mic hears from t=0")
+    p.add_argument("--press", type=float, action="append", default=[],
+                   help="press the button at S seconds (repeatable)")
+    p.add_argument("--release", type=float, action="append", default=[],
+                   help="release it at S seconds (repeatable, one per --press)")
+    p.add_argument("--duration", type=float, help="run this long (default: until the last "
+                   "answer has played)")
+    p.add_argument("--burst", action="store_true", help="fake cloud ignores pacing")
+    p.add_argument("--inject", action="append", default=[],
+                   help="fake-cloud fault, e.g. error:5000@complete, close@audio:5")
+    p.add_argument("--out-dir", default=os.path.join(ROOT, "out"))
+    p.add_argument("--speaker-out", help="speaker WAV (default OUT_DIR/sim-speaker.wav)")
+    p.add_argument("--session-out", help="session file (default OUT_DIR/sim-session.jsonl)")
+    p.add_argument("--report-json", help="report (default OUT_DIR/sim-report.json)")
+    p.add_argument("--timeline", help="timeline PNG (default OUT_DIR/sim-timeline.png)")
+    p.add_argument("--verbose", action="store_true", help="also print the app's log lines")
+    return p.parse_args(argv)
+
+
+def default_presses(mic_path, mode):
+    """Push-to-talk default: hold the button from 1 s to just after the mic file ends."""
+    if mode != "ptt":
+        return []
+    from tools.cloud.audio import read_wav
+
+    samples, rate = read_wav(mic_path)
+    return [(1.0, round(1.0 + len(samples) / rate + 0.2, 2))]
+
+
+def build_options(args, env=os.environ):
+    if len(args.press) != len(args.release):
+        raise SystemExit("sim: give one --release per --press")
+    presses = list(zip(args.press, args.release, strict=True))
+    for press, release in presses:
+        if release <= press:
+            raise SystemExit("sim: each --release must come after its --press")
+    token = args.token or env.get("COZE_TOKEN")
+    bot_id = args.bot_id or env.get("COZE_BOT_ID")
+    url = args.url
+    if url is None and token and (bot_id or args.cloud == "qwen"):
+        url = REAL_COZE if args.cloud == "coze" else None
+    out = args.out_dir
+    return SimOptions(
+        url=url, token=token if url else None, bot_id=bot_id, cloud=args.cloud, mode=args.mode,
+        board=args.board, codec=args.codec, in_rate=args.in_rate, out_rate=args.out_rate,
+        mic=args.mic, presses=presses or default_presses(args.mic, args.mode),
+        duration=args.duration, burst=args.burst, inject=args.inject,
+        session_out=args.session_out or os.path.join(out, "sim-session.jsonl"),
+        log_level="debug" if args.verbose else "info")
+
+
+def verdict(result, options):
+    """None when the session ended cleanly, else a one-line reason."""
+    if result.crashed:
+        return "the app crashed: " + result.crashed
+    states = [s for _, s in result.states()]
+    if not states:
+        return "the app never started (see the log above)"
+    if states[-1] == "ERROR":
+        errors = [line for line in result.log if " E " in line]
+        return "the app ended in ERROR: " + (errors[-1].strip() if errors else "see the log")
+    if options.presses and options.mode == "ptt":
+        turns = states.count("SPEAKING")
+        if turns < len(options.presses):
+            return "%d press(es) but %d answer(s) played" % (len(options.presses), turns)
+    samples, _ = result.speaker
+    if options.presses and not (samples != 0).any():
+        return "the speaker stayed silent"
+    return None
+
+
+def write_outputs(result, options, args, rep):
+    from tools.cloud.audio import write_wav
+    from tools.timeline import draw
+
+    out = args.out_dir
+    os.makedirs(out, exist_ok=True)
+    paths = {
+        "speaker": args.speaker_out or os.path.join(out, "sim-speaker.wav"),
+        "session": options.session_out,
+        "report": args.report_json or os.path.join(out, "sim-report.json"),
+        "timeline": args.timeline or os.path.join(out, "sim-timeline.png"),
+    }
+    import numpy as np
+
+    samples, rate = result.speaker
+    # From t=0 of the simulation: the bus is created a moment after start, silent until then.
+    lead = np.zeros(max(0, int(round(result.speaker_t0 * rate))), dtype=np.int16)
+    samples = np.concatenate([lead, samples])
+    write_wav(paths["speaker"], samples, rate)
+    with open(paths["report"], "w") as f:
+        json.dump(rep, f, indent=1)
+    draw(paths["timeline"], session=result.session, states=result.states(),
+         speaker=(samples, rate), session_offset=result.session_offset,
+         title="simulated %s session (%s)" % (options.mode, "real cloud" if options.url
+                                              else "fake cloud"))
+    return paths
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    options = build_options(args)
+    where = options.url or "the built-in fake cloud"
+    print("sim: %s session on %s, board %s, %s, talking to %s" % (
+        options.mode, "a virtual " + options.board, options.board, options.codec, where))
+    result = asyncio.run(Simulation(options).run())
+    reason = verdict(result, options)
+    rep = report(result, reason)
+    paths = write_outputs(result, options, args, rep)
+    med = rep["latency_median_ms"]
+    print("sim: %d answer(s); press->first append %s ms, release->complete %s ms, "
+          "first audio->sound %s ms, barge-in->silence %s ms; underruns %s; reconnects %d" % (
+              rep["turns"], med["press_to_first_append_ms"], med["release_to_complete_ms"],
+              med["first_audio_to_sound_ms"], med["bargein_to_silence_ms"], rep["underruns"],
+              rep["reconnects"]))
+    for name in ("speaker", "session", "report", "timeline"):
+        print("sim: %-8s %s" % (name, os.path.relpath(paths[name])))
+    if reason:
+        print("sim: FAILED: " + reason)
+        return 1
+    print("sim: ok")
+    return 0

@@ -1,0 +1,261 @@
+"""One simulated session: virtual hardware, the real app, a recorder, and a fake or real cloud.
+
+    sim = Simulation(SimOptions(mode="ptt", presses=[(1.0, 4.0)]))
+    result = asyncio.run(sim.run())     # SimResult: trace, log lines, speaker samples, session
+
+Wiring: the app (firmware/app/runner.main, unchanged) -> ws://127.0.0.1 recorder -> the fake
+cloud on 127.0.0.1 (or the real Coze over wss:// with a token). The recorder writes the session
+file; the virtual I2S keeps every sample the app played. All times are seconds since the
+simulation started, on one monotonic clock.
+"""
+
+import asyncio
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+for _sub in ("lib", "firmware", ""):
+    _path = os.path.join(ROOT, _sub)
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+import compat  # noqa: E402,F401 - MicroPython shims before any device module
+
+DEFAULT_MIC = os.path.join(ROOT, "tests", "data", "mic", "question.wav")
+FAKE_TOKEN = "sim-token"  # what the built-in fake cloud expects
+_BOT_ID = "7400000000000000000"
+
+
+class SimOptions:
+    def __init__(self, **kw):
+        self.url = None  # None: start the built-in fake cloud
+        self.token = None
+        self.bot_id = None
+        self.cloud = "coze"
+        self.mode = "ptt"
+        self.board = "esp32s3_inmp441"
+        self.codec = "pcm"
+        self.in_rate = None  # None: the config default for the codec
+        self.out_rate = None
+        self.mic = DEFAULT_MIC
+        self.presses = []  # [(press_s, release_s)]
+        self.duration = None  # None: until the last turn has played out
+        self.burst = False
+        self.inject = []  # fake-cloud injections, e.g. "error:5000@complete"
+        self.tool_call = None  # (name, arguments) the fake cloud asks the device to run
+        self.greeting = ""
+        self.volume = 70
+        self.extra_config = {}
+        self.mic_gate = True
+        self.session_out = None
+        self.log_level = "info"
+        self.echo = print  # live progress sink; None for quiet
+        for key, value in kw.items():
+            if not hasattr(self, key):
+                raise TypeError("SimOptions: unknown option %r" % key)
+            setattr(self, key, value)
+
+
+class SimResult:
+    def __init__(self):
+        self.trace = []  # (t, name, detail)
+        self.log = []  # app log lines
+        self.speaker = None  # (int16 samples, rate) as played at the pins, silence included
+        self.speaker_t0 = 0.0  # sim time of speaker sample 0
+        self.speaker_writes = []  # (t, bytes) per I2S write
+        self.session = None  # tools.session Session of the recorder
+        self.session_offset = 0.0  # sim time of the session's t=0
+        self.player_stats = {}
+        self.crashed = None  # first "task ... crashed" line, if any
+        self.cloud = None  # the FakeCloud, when one ran
+        self.options = None
+
+    def events(self, name):
+        return [t for t, n, _ in self.trace if n == name]
+
+    def states(self):
+        return [(t, d) for t, n, d in self.trace if n == "state"]
+
+
+class Simulation:
+    def __init__(self, options=None):
+        self.o = options or SimOptions()
+        self.result = SimResult()
+        self.result.options = self.o
+        self._loop_t0 = None
+        self.app = None
+
+    def now(self):
+        return asyncio.get_running_loop().time() - self._loop_t0
+
+    def _say(self, text):
+        if self.o.echo is not None:
+            self.o.echo(text)
+
+    def _trace(self, name, detail):
+        t = self.now()
+        self.result.trace.append((t, name, detail))
+        if name == "state":
+            self._say("[%7.3f] state %s" % (t, detail))
+
+    def _log_line(self, line):
+        self.result.log.append(line)
+        if " crashed: " in line and self.result.crashed is None:
+            self.result.crashed = line.strip()
+        if self.o.echo is not None and self.o.log_level == "debug":
+            self.o.echo("          " + line)
+
+    def _config(self, base_url, token, board_name):
+        o = self.o
+        cfg = {"wifi_ssid": "sim-wifi", "wifi_password": "sim-password", "cloud": o.cloud,
+               "token": token, "bot_id": o.bot_id or _BOT_ID, "base_url": base_url,
+               "mode": o.mode, "codec": o.codec, "board": board_name, "volume": o.volume,
+               "log_level": "debug", "mic_gate_while_speaking": o.mic_gate,
+               "greeting": o.greeting}
+        if o.in_rate:
+            cfg["in_rate"] = o.in_rate
+        if o.out_rate:
+            cfg["out_rate"] = o.out_rate
+        if o.cloud == "qwen":
+            cfg.pop("bot_id")
+        cfg.update(o.extra_config)
+        return cfg
+
+    def _mic_source(self, board):
+        from tools.cloud.audio import read_wav, resample
+        from tools.vhw.i2s import PcmSource
+
+        if not self.o.mic:
+            return PcmSource(b"")
+        samples, rate = read_wav(self.o.mic)
+        return PcmSource(resample(samples, rate, board.MIC["rate"]).tobytes())
+
+    async def run(self):
+        import boards
+        from tools.cloud.recorder import Recorder
+        from tools.vhw.clock import RealClock
+        from tools.vhw.install import install
+        from tools.vhw.network import Scenario
+
+        o = self.o
+        self._loop_t0 = asyncio.get_running_loop().time()
+        board = boards.load(o.board)
+        clock = RealClock()
+        # Sim time of the virtual hardware's t=0 (both clocks are the same monotonic source).
+        self._clock_offset = clock._t0 / 1e9 - self._loop_t0
+        hw = install(clock=clock, chip=board.CHIP, wifi=Scenario("sim-wifi", "sim-password",
+                                                                 join_ms=100),
+                     mic_sources={board.MIC["bus"]: self._mic_source(board)})
+        cloud = None
+        try:
+            if o.url:
+                upstream, token = o.url, o.token
+            else:
+                from tools.cloud.fake_cloud import FakeCloud
+
+                kw = {"token": FAKE_TOKEN, "burst": o.burst, "injections": list(o.inject)}
+                if o.tool_call:
+                    kw["tool_call"] = o.tool_call
+                cloud = await FakeCloud(**kw).start()
+                upstream, token = "ws://127.0.0.1:%d" % cloud.port, FAKE_TOKEN
+            recorder = await Recorder(upstream, token=token, out_path=o.session_out,
+                                      mode=o.mode, description="simulated %s session" % o.mode,
+                                      log=None).start()
+            try:
+                await self._run_app(board, recorder, token)
+            finally:
+                await recorder.stop()
+            self.result.session = recorder.session
+            if recorder._t0 is not None:
+                self.result.session_offset = recorder._t0 - self._loop_t0
+        finally:
+            if cloud is not None:
+                await cloud.stop()
+                self.result.cloud = cloud
+            self._collect_speaker(board, clock)
+            hw.uninstall()
+        return self.result
+
+    async def _run_app(self, board, recorder, token):
+        from app import runner
+        from app.log import Log
+
+        cfg = self._config("ws://127.0.0.1:%d" % recorder.port, token, board.NAME)
+        log = Log(sink=self._log_line)
+        task = asyncio.create_task(runner.main(cfg=cfg, log=log, trace=self._trace))
+        try:
+            await self._script(runner, task, recorder)
+        finally:
+            self.app = runner.current()
+            if self.app is not None:
+                self.result.player_stats = dict(self.app.audio.player.stats)
+                self._speaker_bus = self.app.hw["speaker_i2s"]
+                # Power-off as a user would: the link closes cleanly, then the tasks stop.
+                try:
+                    await asyncio.wait_for(self.app.link.close(), 2.0)
+                except (asyncio.TimeoutError, OSError):
+                    pass
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            runner.shutdown()
+
+    async def _wait_for(self, predicate, until):
+        while self.now() < until:
+            if predicate():
+                return True
+            await asyncio.sleep(0.01)
+        return predicate()
+
+    async def _script(self, runner, task, recorder):
+        o = self.o
+        app = None
+        if not await self._wait_for(lambda: runner.current() is not None or task.done(), 5):
+            raise RuntimeError("the app did not start within 5 s")
+        if task.done():
+            task.result()
+            raise RuntimeError("the app stopped at start-up (see its log)")
+        app = runner.current()
+        button = app.hw["button"]
+        for press, release in o.presses:
+            await self._wait_for(lambda: False, press)
+            button.press()
+            self._trace("button_press", "")
+            recorder.note("button", "press")
+            await self._wait_for(lambda: False, release)
+            button.release()
+            self._trace("button_release", "")
+            recorder.note("button", "release")
+        if o.duration is not None:
+            await self._wait_for(lambda: task.done(), o.duration)
+        else:
+            await self._settle(app, task)
+        if task.done() and not task.cancelled():
+            task.result()
+
+    async def _settle(self, app, task):
+        # Until the last turn has played out (back to READY / LISTENING), bounded.
+        from app import state as S
+
+        last = max([r for _, r in self.o.presses] or [0.0])
+        rest = S.READY if app.sm.mode == S.MODE_PTT else S.LISTENING
+        spoke = lambda: any(n == "state" and d == "SPEAKING" and t > last  # noqa: E731
+                            for t, n, d in self.result.trace)
+        await self._wait_for(lambda: task.done() or (spoke() and app.sm.state == rest),
+                             last + 30.0)
+        await self._wait_for(lambda: False, self.now() + 0.3)
+
+    def _collect_speaker(self, board, clock):
+        import numpy as np
+
+        bus = getattr(self, "_speaker_bus", None)
+        if bus is None:
+            self.result.speaker = (np.zeros(0, dtype=np.int16), board.SPEAKER["rate"])
+            return
+        samples = np.asarray(bus.played_samples(0), dtype=np.int16)
+        self.result.speaker = (samples, bus.rate)
+        offset = self._clock_offset
+        self.result.speaker_t0 = bus._t0 / 1e6 + offset
+        self.result.speaker_writes = [(t / 1e6 + offset, n) for t, n in bus.writes]
