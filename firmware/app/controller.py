@@ -48,6 +48,7 @@ class Controller:
         self.session = make_session(cfg, cfg["mode"], None, self._session_log)
         self.link = Link(self.session, log, self.queue, connect, self._on_audio_start,
                          self.tools, cfg["token"], trace)
+        self.link.greeting = cfg.get("greeting") or None
         if audio is not None:
             self.link.player = audio.player
         self._pending_mode = None

@@ -33,6 +33,7 @@ class Link:
         self._chunk_mv = memoryview(self._chunk)
         self._turn_audio = False
         self.idle = True  # no turn in flight: a server close now is an idle close
+        self.greeting = None  # text the bot speaks once after the first connect
 
     # ---- connect / close -------------------------------------------------------------------
 
@@ -63,6 +64,13 @@ class Link:
             return
         self.idle = True
         self.queue.post(S.E_CONNECTED)
+        if self.greeting:
+            # Once per boot, not on every reconnect.
+            greeting, self.greeting = self.greeting, None
+            try:
+                await self.send_all(self.session.generate_audio(greeting), "greeting")
+            except Exception as exc:  # noqa: BLE001 - Unsupported on some clouds, or too long
+                self.log.warn("app", "greeting not sent: %s" % exc)
 
     def _fail(self, event, message):
         self.log.error("net", message)

@@ -108,6 +108,7 @@ PTT = (
     # so a long question is never mistaken for a mode switch.)
     (LISTENING, E_LONG_PRESS, LISTENING, (A_CLEAR_INPUT, A_TOGGLE_MODE)),
     (THINKING, E_AUDIO, SPEAKING, ()),
+    (READY, E_AUDIO, SPEAKING, ()),  # audio nobody asked for by voice: the boot greeting
     (THINKING, E_TURN_DONE, READY, ()),
     (THINKING, E_CANCELED, READY, (A_STOP_PLAYBACK,)),
     (THINKING, E_CLOUD_ERROR, READY, (A_STOP_PLAYBACK,)),

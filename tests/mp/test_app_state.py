@@ -82,6 +82,13 @@ def test_push_to_talk_barge_in_and_cancel():
     _step(sm, S.E_CANCELED, S.READY, (S.A_STOP_PLAYBACK,))
 
 
+def test_greeting_plays_from_ready():
+    sm = _online(S.MODE_PTT)
+    _step(sm, S.E_AUDIO, S.SPEAKING, ())
+    _step(sm, S.E_TURN_DONE, S.SPEAKING, (S.A_END_OF_TURN,))
+    _step(sm, S.E_PLAYBACK_DONE, S.READY, ())
+
+
 def test_push_to_talk_short_press_and_errors():
     sm = _online(S.MODE_PTT)
     _step(sm, S.E_PRESS, S.LISTENING)
