@@ -43,6 +43,18 @@ def _install_micropython_module():
     sys.modules["micropython"] = mod
 
 
+def _install_sys():
+    # MicroPython's sys.print_exception(exc, file=sys.stdout).
+    if hasattr(sys, "print_exception"):
+        return
+    import traceback
+
+    def print_exception(exc, file=None):
+        traceback.print_exception(exc, file=file or sys.stdout)
+
+    sys.print_exception = print_exception
+
+
 def _install_time():
     import time
 
@@ -75,6 +87,7 @@ def _install_asyncio():
 
 if not IS_MICROPYTHON:
     _install_micropython_module()
+    _install_sys()
     _install_time()
     _install_asyncio()
 

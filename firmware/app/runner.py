@@ -49,9 +49,14 @@ async def _forget_crashes(crash_file):
         pass
 
 
-async def main(crash_file=None, cfg=None, log=None, connect=None, trace=None, watchdog=True):
+async def main(crash_file=None, cfg=None, log=None, connect=None, trace=None, watchdog=True,
+               on_task_error=None):
     global _app, _hw
     from app.log import Log
+
+    if on_task_error is not None:
+        # Set from inside the running loop: on CPython asyncio.run() makes a new loop.
+        asyncio.get_event_loop().set_exception_handler(on_task_error)
 
     log = log or Log()
     try:
