@@ -199,7 +199,7 @@ def validate(raw):
         if key not in DEFAULTS and not key.startswith("_"):
             near = _closest(key, DEFAULTS)
             raise ConfigError(key, "unknown key; %s" % ("did you mean %r?" % near if near
-                              else "remove it (known keys: see docs/getting-started.md)"))
+                              else "remove it (known keys: see README.md, Configure)"))
     cfg = {}
     for key in DEFAULTS:
         cfg[key] = raw.get(key, DEFAULTS[key])

@@ -1,4 +1,4 @@
-"""docs/getting-started.md stays true to the code: wiring tables vs boards' PINS, config keys."""
+"""README.md stays true to the code: wiring tables vs boards' PINS, config keys."""
 
 import importlib
 import os
@@ -8,7 +8,7 @@ import config
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DOC = os.path.join(ROOT, "docs", "getting-started.md")
+DOC = os.path.join(ROOT, "README.md")
 
 
 def doc():

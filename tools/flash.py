@@ -69,7 +69,7 @@ def plan(args):
                          " (list ports with: .venv/bin/mpremote devs)")
     if not args.firmware:
         raise FlashError("FIRMWARE is missing: download a .bin for your chip from"
-                         " micropython.org/download (see docs/getting-started.md)")
+                         " micropython.org/download (see README.md)")
     if not os.path.isfile(args.firmware):
         raise FlashError("FIRMWARE %s: no such file" % args.firmware)
     if args.chip:

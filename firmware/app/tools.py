@@ -1,7 +1,7 @@
 # The tools this device offers the bot (answers to conversation.chat.requires_action).
 #
 # Declare the same names and parameters as plugin/function tools on the bot's side (see
-# docs/getting-started.md). Each returns a short text the bot can speak from.
+# README.md). Each returns a short text the bot can speak from.
 from cloud.tools import Tools
 
 
