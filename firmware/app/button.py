@@ -25,6 +25,9 @@ class ButtonLogic:
         self._last_tap_ms = None  # release time of the last short tap, for double press
         self.held_ms = 0
 
+    def is_down(self):
+        return self._phase == _DOWN
+
     def update(self, pressed, now_ms):
         """Feed one sample; returns a tuple of state-machine events (usually empty)."""
         if self._edge_ms is not None and now_ms - self._edge_ms < self.debounce_ms:

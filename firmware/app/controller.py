@@ -111,6 +111,7 @@ class Controller:
                     self.trace("state", S.STATE_NAMES[self.sm.state])
             for action in actions:
                 await self._perform(action, arg)
+            self._check_link(event)
             self._apply_pending_mode()
 
     async def _perform(self, action, arg):
@@ -184,6 +185,16 @@ class Controller:
 
     def state_name(self):
         return S.STATE_NAMES[self.sm.state]
+
+    def _check_link(self, event):
+        state = self.sm.state
+        resting = S.READY if self.sm.mode == S.MODE_PTT else S.LISTENING
+        if state == resting and self.link.ws is None:
+            # Waiting for the user on a link that is gone (closed while an answer played out).
+            self.queue.post(S.E_IDLE_CLOSED)
+        elif event == S.E_CONNECTED and state == S.READY and self.button.is_down():
+            # A press woke an idle link and is still held: that press is a question.
+            self.queue.post(S.E_PRESS)
 
     def _apply_pending_mode(self):
         mode = self._pending_mode

@@ -54,6 +54,7 @@ class Link:
             self._fail(S.E_CONNECT_FAILED, "cannot reach the cloud: %r" % (exc,))
             return
         self.ws = ws
+        self._turn_audio = False  # a reply cut off with the old link must not mute the next
         self._ready.clear()
         self._rx_task = asyncio.create_task(self._downlink(ws))
         try:
@@ -62,6 +63,8 @@ class Link:
             self._fail(S.E_CONNECT_FAILED, "cloud did not confirm the session in time")
             await self.close()
             return
+        if self.ws is not ws:
+            return  # closed during the handshake: the downlink task has reported it
         self.idle = True
         self.queue.post(S.E_CONNECTED)
         if self.greeting:
@@ -113,6 +116,7 @@ class Link:
         if ws is None:
             return
         buf, length = frame
+        self.idle = False  # a turn is in flight: a close now is a dropped link, not idleness
         try:
             await ws.send_inplace(buf, length)
         except OSError as exc:
@@ -132,6 +136,7 @@ class Link:
     # ---- downlink --------------------------------------------------------------------------
 
     async def _downlink(self, ws):
+        from cloud.errors import ProtocolError
         from websock import ConnectionClosed, WebSocketError
 
         session = self.session
@@ -143,8 +148,12 @@ class Link:
                 except ValueError as exc:  # a malformed message: say so, keep the session
                     self.log.warn("cloud", str(exc))
                     continue
-                if event is not None:
+                if event is None:
+                    continue
+                try:
                     await self._dispatch(event)
+                except ProtocolError as exc:  # e.g. bad base64 in a delta: drop that message
+                    self.log.warn("cloud", str(exc))
         except ConnectionClosed as exc:
             idle = self.idle and exc.code_received in (1000, 1001)
             self.log.warn("net", "link closed by %s (code %s)%s" % (
@@ -227,6 +236,11 @@ class Link:
         player = self.player
         mv = self._chunk_mv
         room = len(self._chunk)
+        if event.audio_len > room:
+            # Played in pieces: check all of its base64 first, so a corrupt delta is dropped
+            # whole (ProtocolError) rather than half-played. One chunk needs no extra pass: its
+            # only read_audio() fails before anything reaches the player.
+            event.verify(mv)
         while True:
             await player.wait_room(room)
             n = event.read_audio(mv)

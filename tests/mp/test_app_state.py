@@ -186,6 +186,15 @@ def test_error_waits_for_a_press_and_idle_reconnects_lazily():
         _step(sm, S.E_PRESS, S.CONNECTING, (S.A_CONNECT,))
 
 
+def test_idle_close_in_every_phase():
+    link_down = (S.A_STOP_STREAM, S.A_STOP_PLAYBACK, S.A_SCHEDULE_RETRY)
+    for mode in (S.MODE_PTT, S.MODE_FREE):
+        _step(_at(mode, S.CONNECTING), S.E_IDLE_CLOSED, S.RECONNECTING, (S.A_SCHEDULE_RETRY,))
+        _step(_at(mode, S.SPEAKING), S.E_IDLE_CLOSED, S.SPEAKING, ())  # the answer plays out
+        _step(_at(mode, S.THINKING), S.E_IDLE_CLOSED, S.RECONNECTING, link_down)
+        _step(_at(mode, S.LISTENING), S.E_IDLE_CLOSED, S.RECONNECTING, link_down)
+
+
 def test_illegal_events_are_ignored_and_counted():
     class Lines:
         def __init__(self):

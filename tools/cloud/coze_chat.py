@@ -212,6 +212,7 @@ class CozeChatConn(Conn):
         await self.send(coze(self.ids, "conversation.chat.completed", chat.chat(
             "completed", completed_at=self.ids.now_ms() // 1000,
             usage={"token_count": 45, "output_count": 28, "input_count": 17})))
+        await self.inject("done")
 
     async def _ask_tool(self, chat):
         name, args = self.opts.tool_call

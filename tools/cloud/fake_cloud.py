@@ -5,6 +5,7 @@ session when given one (tools/cloud/replay.py). Scriptable: expected token, repl
 burst mode, a tool call to ask for, and injections ("KIND[:ARG]@WHEN", each fires once):
   error:4100 | error:4016 | error:5000 | close[:CODE|abort] | stall:SECONDS
   WHEN = connect | update | complete | turn | audio:N (before the N-th audio frame of a reply)
+         | done (right after conversation.chat.completed: an idle close)
 Injections may also be requested per connection with the query parameter `fake_inject`
 (comma-separated), so a simulator or a board on the LAN can ask for them through its URL.
 
