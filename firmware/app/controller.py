@@ -164,8 +164,9 @@ class Controller:
     def _new_session(self):
         # A fresh session per connection and per mode; the conversation (the bot's memory of
         # this talk) carries over.
-        self.session = make_session(self.cfg, self.sm.mode, self.session.conversation_id,
-                                    self._session_log)
+        # Qwen-Omni sessions have no conversation to carry over (None).
+        conversation = getattr(self.session, "conversation_id", None)
+        self.session = make_session(self.cfg, self.sm.mode, conversation, self._session_log)
         self.link.session = self.session
 
     def _session_log(self, line):

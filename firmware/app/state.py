@@ -70,7 +70,8 @@ A_DISCONNECT = "disconnect"
 A_REPORT_ERROR = "report_error"
 
 _ANY = const(-1)
-_INTERRUPT = (A_CANCEL, A_STOP_PLAYBACK)
+# Silence first, then tell the cloud: the user hears the interruption at once.
+_INTERRUPT = (A_STOP_PLAYBACK, A_CANCEL)
 _LINK_DOWN = (A_STOP_STREAM, A_STOP_PLAYBACK, A_SCHEDULE_RETRY)
 
 # (state, event, next state, actions). _ANY matches every state not matched by a specific row.

@@ -68,11 +68,11 @@ def test_push_to_talk_barge_in_and_cancel():
     sm = _online(S.MODE_PTT)
     _step(sm, S.E_PRESS, S.LISTENING)
     _step(sm, S.E_RELEASE, S.THINKING)
-    _step(sm, S.E_PRESS, S.LISTENING, (S.A_CANCEL, S.A_STOP_PLAYBACK, S.A_START_STREAM))
+    _step(sm, S.E_PRESS, S.LISTENING, (S.A_STOP_PLAYBACK, S.A_CANCEL, S.A_START_STREAM))
     _step(sm, S.E_RELEASE, S.THINKING)
     _step(sm, S.E_AUDIO, S.SPEAKING)
     # Pressing while the bot speaks: cancel, stop and clear, then stream the new question.
-    _step(sm, S.E_PRESS, S.LISTENING, (S.A_CANCEL, S.A_STOP_PLAYBACK, S.A_START_STREAM))
+    _step(sm, S.E_PRESS, S.LISTENING, (S.A_STOP_PLAYBACK, S.A_CANCEL, S.A_START_STREAM))
     _step(sm, S.E_RELEASE, S.THINKING)
     _step(sm, S.E_CANCELED, S.READY, (S.A_STOP_PLAYBACK,))
     _step(sm, S.E_CANCELED, S.READY, (S.A_STOP_PLAYBACK,))
@@ -146,9 +146,9 @@ def test_free_talk_cancel_press_and_errors():
     for st, event, actions in (
         (S.THINKING, S.E_CANCELED, (S.A_STOP_PLAYBACK,)),
         (S.THINKING, S.E_CLOUD_ERROR, (S.A_STOP_PLAYBACK,)),
-        (S.THINKING, S.E_PRESS, (S.A_CANCEL, S.A_STOP_PLAYBACK)),
+        (S.THINKING, S.E_PRESS, (S.A_STOP_PLAYBACK, S.A_CANCEL)),
         (S.SPEAKING, S.E_CANCELED, (S.A_STOP_PLAYBACK,)),
-        (S.SPEAKING, S.E_PRESS, (S.A_CANCEL, S.A_STOP_PLAYBACK)),
+        (S.SPEAKING, S.E_PRESS, (S.A_STOP_PLAYBACK, S.A_CANCEL)),
         (S.SPEAKING, S.E_CLOUD_ERROR, (S.A_STOP_PLAYBACK,)),
     ):
         _step(_at(S.MODE_FREE, st), event, S.LISTENING, actions)

@@ -138,6 +138,8 @@ def main(argv=None):
     where = options.url or "the built-in fake cloud"
     print("sim: %s session on %s, board %s, %s, talking to %s" % (
         options.mode, "a virtual " + options.board, options.board, options.codec, where))
+    # The recorder writes the session while it runs: its folder must exist (out/ is not in git).
+    os.makedirs(os.path.dirname(os.path.abspath(options.session_out)), exist_ok=True)
     result = asyncio.run(Simulation(options).run())
     reason = verdict(result, options)
     rep = report(result, reason)

@@ -48,6 +48,9 @@ class SimOptions:
         self.extra_config = {}
         self.mic_gate = True
         self.session_out = None
+        self.replay = None  # a format-v1 Session (or its path) the fake cloud replays instead
+        self.cloud_options = {}  # CloudOptions overrides for the built-in fake cloud
+        self.end_at = None  # stop when the session clock (since the link opened) reaches this
         self.log_level = "info"
         self.echo = print  # live progress sink; None for quiet
         for key, value in kw.items():
@@ -118,6 +121,8 @@ class Simulation:
             cfg["out_rate"] = o.out_rate
         if o.cloud == "qwen":
             cfg.pop("bot_id")
+            if not o.url:
+                cfg["base_url"] = base_url + "/api-ws/v1/realtime"  # the fake cloud's Qwen path
         cfg.update(o.extra_config)
         return cfg
 
@@ -150,12 +155,20 @@ class Simulation:
         try:
             if o.url:
                 upstream, token = o.url, o.token
+            elif o.replay is not None:
+                from tools.cloud.fake_cloud import FakeCloud
+                from tools.session.format import read_session
+
+                replay = read_session(o.replay) if isinstance(o.replay, str) else o.replay
+                cloud = await FakeCloud(token=FAKE_TOKEN, replay=replay).start()
+                upstream, token = "ws://127.0.0.1:%d" % cloud.port, FAKE_TOKEN
             else:
                 from tools.cloud.fake_cloud import FakeCloud
 
                 kw = {"token": FAKE_TOKEN, "burst": o.burst, "injections": list(o.inject)}
                 if o.tool_call:
                     kw["tool_call"] = o.tool_call
+                kw.update(o.cloud_options)
                 cloud = await FakeCloud(**kw).start()
                 upstream, token = "ws://127.0.0.1:%d" % cloud.port, FAKE_TOKEN
             recorder = await Recorder(upstream, token=token, out_path=o.session_out,
@@ -191,6 +204,7 @@ class Simulation:
                 self.result.player_stats = dict(self.app.audio.player.stats)
                 self._speaker_bus = self.app.hw["speaker_i2s"]
                 # Power-off as a user would: the link closes cleanly, then the tasks stop.
+                self._trace("power_off", "")
                 try:
                     await asyncio.wait_for(self.app.link.close(), 2.0)
                 except (asyncio.TimeoutError, OSError):
@@ -228,7 +242,12 @@ class Simulation:
             button.release()
             self._trace("button_release", "")
             recorder.note("button", "release")
-        if o.duration is not None:
+        if o.end_at is not None:
+            # On the session's clock: a replay ends where its recording did, give or take the
+            # few ms the link took to open.
+            await self._wait_for(lambda: task.done() or (
+                recorder._t0 is not None and recorder.now() >= o.end_at), o.end_at + 10.0)
+        elif o.duration is not None:
             await self._wait_for(lambda: task.done(), o.duration)
         else:
             await self._settle(app, task)
