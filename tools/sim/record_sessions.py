@@ -92,7 +92,7 @@ SCENARIOS = {
         "free talk barge-in by voice: mic not gated, the user speaks again during the answer; "
         "speech_started + canceled stop it, the second question gets the answer; uplink 8 kHz",
         {"mode": "free", "mic_gate": False, "in_rate": 8000},
-        {"mic": [(0.6, "q1"), (3.0, "q2")], "mic_s": 7.0, "duration": 6.8}),
+        {"mic": [(0.6, "q1"), (3.0, "q2")], "mic_s": 7.0, "duration": 6.4}),
     "error_5000": ("an error event: the fake cloud answers the first complete with error 5000; "
                    "the next question works", {"inject": ["error:5000@complete"]}, _PTT_TWICE),
     "close_reconnect": (

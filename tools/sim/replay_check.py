@@ -91,6 +91,57 @@ async def replay(session, echo=None):
     return result, result.cloud.replay_report()
 
 
+def compare_played(speaker, want):
+    """How `want` came out of `speaker` (int16 arrays at the speaker rate).
+
+    Returns {"reason", "gaps", "start"}: reason is None when every sample of `want` is in
+    `speaker`, in order and exact, with only silence before and after it; otherwise what
+    differs. gaps lists (sample, length) of silence inside the reply that `want` does not have:
+    on the simulator that is the virtual TX DMA running dry when the host stalls the event loop
+    longer than the DMA holds (21 ms at 24 kHz); the content around a gap must still be exact.
+    """
+    speaker = np.asarray(speaker, dtype=np.int16)
+    want = np.asarray(want, dtype=np.int16)
+    out = {"reason": None, "gaps": [], "start": None}
+    if not want.any():
+        out["reason"] = "the expected audio is all silence"
+        return out
+    if not speaker.any():
+        out["reason"] = "the speaker stayed silent"
+        return out
+    i = int(np.flatnonzero(speaker)[0]) - int(np.flatnonzero(want)[0])
+    if i < 0:
+        out["reason"] = "sound before the expected audio could start"
+        return out
+    out["start"] = i
+    j = 0
+    while j < len(want):
+        got = speaker[i:i + len(want) - j]
+        exp = want[j:j + len(got)]
+        bad = np.flatnonzero(got != exp)
+        if not len(bad):
+            if len(got) < len(want) - j:
+                out["reason"] = "the speaker stopped %d samples early" % (len(want) - j - len(got))
+                return out
+            break
+        k = int(bad[0])
+        if got[k] != 0:
+            out["reason"] = "sample %d of %d differs (%d, expected %d)" % (
+                j + k, len(want), got[k], exp[k])
+            return out
+        # Silence where the reply has sound: skip it and go on where the sound resumes.
+        rest = np.flatnonzero(speaker[i + k:])
+        if not len(rest):
+            out["reason"] = "the speaker went silent at sample %d of %d" % (j + k, len(want))
+            return out
+        out["gaps"].append((j + k, int(rest[0])))
+        i, j = i + k + int(rest[0]), j + k
+    tail = np.flatnonzero(speaker[i + len(want) - j:])
+    if len(tail):
+        out["reason"] = "%d non-zero samples after the expected audio ended" % len(tail)
+    return out
+
+
 def main(argv=None):
     from tools.session.format import read_session
     from tools.sim.record_sessions import ended_cleanly
