@@ -161,8 +161,8 @@ EXPECT = {
                       s, "down", "input_audio_buffer.speech_stopped") == 1 and _count(
                       s, "up", "input_audio_buffer.complete") == 0), _ANSWERED],
     "bargein_button": [
-        ("cancel up, canceled down", lambda s: _count(s, "up", "conversation.chat.cancel") >= 1
-         and _count(s, "down", "conversation.chat.canceled") >= 1),
+        ("cancel up, canceled down", lambda s: _count(s, "up", "conversation.chat.cancel") == 1
+         and _count(s, "down", "conversation.chat.canceled") == 1),
         ("the second question answered", lambda s: _count(
             s, "down", "conversation.chat.completed") == 1 and _count(
             s, "up", "input_audio_buffer.complete") == 2)],
