@@ -7,6 +7,7 @@
 import asyncio
 
 from cloud import base as C
+from websock.errors import WebSocketError
 
 from app import state as S
 
@@ -27,6 +28,7 @@ class Link:
         self.trace = trace
         self.player = None  # set by the app before the first connect
         self.ws = None
+        self._send_failed = None  # the link an audio send last failed on (logged once)
         self._rx_task = None
         self._ready = asyncio.Event()
         self._chunk = bytearray(_CHUNK)
@@ -104,8 +106,13 @@ class Link:
             return
         if isinstance(messages, str):
             messages = (messages,)
-        for message in messages:
-            await ws.send_text(message)
+        try:
+            for message in messages:
+                await ws.send_text(message)
+        except (OSError, WebSocketError) as exc:
+            # The link died under us; the downlink task sees the same close and reports it.
+            self.log.warn("net", "send failed, link lost: %r" % (exc,))
+            return
         if trace_name and self.trace is not None:
             self.trace(trace_name, "")
         if messages:
@@ -119,15 +126,18 @@ class Link:
         self.idle = False  # a turn is in flight: a close now is a dropped link, not idleness
         try:
             await ws.send_inplace(buf, length)
-        except OSError as exc:
-            self.log.warn("net", "audio send failed: %r" % (exc,))
+        except (OSError, WebSocketError) as exc:  # ConnectionClosed: lost while sending
+            if self._send_failed is not ws:  # once per link; the downlink reports the loss
+                self._send_failed = ws
+                self.log.warn("net", "audio send failed: %r" % (exc,))
 
     async def ping(self):
-        if self.ws is not None and not self.ws.closed:
+        ws = self.ws
+        if ws is not None and not ws.closed:
             try:
-                await self.ws.ping()
-            except OSError:
-                pass
+                await ws.ping()
+            except (OSError, WebSocketError):
+                pass  # a dead link is reported by the downlink task
 
     def reply_interrupted(self):
         # session.cancel() marks the reply stale, so its late audio is dropped in _play().

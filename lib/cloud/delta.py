@@ -81,5 +81,17 @@ class AudioEvent:
         self.done += n
         return n
 
+    def verify(self, dst):
+        """Decode the whole payload into dst (scratch, overwritten) and rewind: a bad byte
+        anywhere raises ProtocolError before any of the audio was handed on, so a caller that
+        plays chunk by chunk drops a corrupt delta whole instead of playing half of it."""
+        src = self._src
+        pos = self._pos
+        while self.read_audio(dst):
+            pass
+        self._src = src
+        self._pos = pos
+        self.done = 0
+
     def __repr__(self):
         return "<AudioEvent %s id=%s %d bytes>" % (self.type, self.id, self.audio_len)
