@@ -156,9 +156,15 @@ class Session:
         start, end = self._scanner.span(slot)
         if start < 0:
             return None
-        if self._scanner.escaped[slot]:
-            return json.loads(bytes(payload[start - 1:end + 1]))
-        return str(payload[start:end], "utf-8")
+        try:
+            if self._scanner.escaped[slot]:
+                return json.loads(bytes(payload[start - 1:end + 1]))
+            return str(payload[start:end], "utf-8")
+        except (ValueError, UnicodeError):
+            # MicroPython's UnicodeError is no ValueError: without this a binary frame with bad
+            # UTF-8 in an id would escape feed() as something other than ProtocolError.
+            raise ProtocolError("%s: a string field is not valid UTF-8 or JSON" % self.NAME) \
+                from None
 
     def _known_id(self, payload):
         # The event id, if the scanner got that far: for error messages only.
