@@ -118,3 +118,11 @@ def test_wifi_wrong_password_backs_off_and_says_what_to_fix():
     assert seen and all(s == "WIFI" for s in seen)
     assert any("wrong Wi-Fi password: fix wifi_password" in line for line in result.log)
     assert any("retrying in" in line for line in result.log)
+
+
+def test_codec_board_initialises_its_es8311_and_plays():
+    result = run(board="esp32s3_es8311", presses=[(1.0, 2.0)])
+    codec = result.machine.i2c_devices[0x18]
+    assert codec.writes, "the ES8311 init sequence went over I2C"
+    assert states(result)[-1] == "READY" and "SPEAKING" in states(result)
+    assert (result.speaker[0] != 0).any()

@@ -71,6 +71,7 @@ class SimResult:
         self.player_stats = {}
         self.crashed = None  # first "task ... crashed" line, if any
         self.cloud = None  # the FakeCloud, when one ran
+        self.machine = None  # the virtual `machine` module the app ran on
         self.options = None
 
     def events(self, name):
@@ -186,6 +187,7 @@ class Simulation:
                 await cloud.stop()
                 self.result.cloud = cloud
             self._collect_speaker(board, clock)
+            self.result.machine = hw.machine  # the virtual hardware, for tests to inspect
             hw.uninstall()
         return self.result
 
@@ -273,7 +275,10 @@ class Simulation:
         if bus is None:
             self.result.speaker = (np.zeros(0, dtype=np.int16), board.SPEAKER["rate"])
             return
-        samples = np.asarray(bus.played_samples(0), dtype=np.int16)
+        samples = np.asarray(bus.played_samples(0), dtype=np.int64)
+        if bus.bits == 32:
+            samples >>= 16  # codec buses carry the sample in the top half of a 32-bit slot
+        samples = samples.astype(np.int16)
         self.result.speaker = (samples, bus.rate)
         offset = self._clock_offset
         self.result.speaker_t0 = bus._t0 / 1e6 + offset

@@ -59,6 +59,11 @@ def make_machine(clock=None, chip="esp32", mic_sources=None, unique=b"\x24\x0a\x
         make_i2s = None
     if make_i2s is not None:
         mod.I2S = make_i2s(clock, mic_sources)
+    from tools.vhw.i2c import ES8311_RESET, RegisterDevice, make_i2c
+
+    # The codec boards' ES8311 answers at its default address; other buses are empty.
+    mod.i2c_devices = {0x18: RegisterDevice(ES8311_RESET)}
+    mod.I2C = make_i2c(mod.i2c_devices)
     for name in ("PWRON_RESET", "HARD_RESET", "WDT_RESET", "DEEPSLEEP_RESET", "SOFT_RESET"):
         setattr(mod, name, globals()[name])
     mod.MachineReset = MachineReset
