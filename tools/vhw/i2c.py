@@ -64,7 +64,7 @@ class _I2CBase:
     def _device(self, addr):
         device = self.devices.get(addr)
         if device is None:
-            raise OSError(errno.ENODEV)
+            raise OSError(errno.ENODEV, "ENODEV")  # the port reports the errno alone
         return device
 
     def scan(self):
