@@ -83,9 +83,15 @@ class Link:
 
     async def close(self):
         ws, self.ws = self.ws, None
-        if self._rx_task is not None:
-            self._rx_task.cancel()
-            self._rx_task = None
+        task, self._rx_task = self._rx_task, None
+        if task is not None:
+            task.cancel()
+            # Let the reader unwind first: a reader still marked busy would make ws.close()
+            # wait its whole timeout for a close frame nobody is reading.
+            try:
+                await task
+            except BaseException:  # noqa: BLE001 - CancelledError, or what killed the reader
+                pass
         if ws is not None and not ws.closed:
             try:
                 await ws.close()
@@ -201,6 +207,10 @@ class Link:
         elif kind == C.EV_SPEECH_STOPPED:
             self.queue.post(S.E_SPEECH_STOPPED)
         elif kind == C.EV_TURN_DONE:
+            self._end_of_reply(S.E_TURN_DONE)
+        elif kind == C.EV_AUDIO_DONE and not self.session.responding:
+            # Audio with no chat around it (input_text.generate_audio, the greeting) ends with
+            # audio.completed alone; inside a chat, chat.completed ends the turn.
             self._end_of_reply(S.E_TURN_DONE)
         elif kind == C.EV_CANCELED:
             self._end_of_reply(S.E_CANCELED)
