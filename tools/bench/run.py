@@ -5,7 +5,9 @@ Rows come from two places, measured in this one run:
   with mptest.bench(...);
 - CPython / simulator: tools/bench/bench_*.py modules exposing run() -> list of row dicts.
 A row is {"key", "value", "unit", "target", "tier", "what"}; target is None (report only) or a
-string "<= N", ">= N" or "== N". Any missed target makes the command exit 1, after printing all.
+string "<= N", ">= N" or "== N"; value None means the row was skipped (its "what" says why, e.g.
+../shared is absent). Any missed target makes the command exit 1, after printing all; so does a
+missing or duplicated key, or a headline row whose target differs from the one in REQUIRED.
 usage: python tools/bench/run.py [--only SUBSTRING]
 """
 
@@ -23,6 +25,35 @@ OUT = os.path.join(ROOT, "out")
 sys.path[:0] = [os.path.join(ROOT, "lib"), os.path.join(ROOT, "firmware"), ROOT]
 
 import compat  # noqa: E402,F401 - MicroPython shims before any device module
+
+TIERS = (
+    ("micropython", "MicroPython 1.27 WebAssembly build under Node (tools/mptest): real device "
+     "code, viper kernels run as plain Python, gc.mem_alloc() exact"),
+    ("simulator", "the real app (firmware/app) on virtual hardware against the fake cloud on "
+     "127.0.0.1, CPython, real time (tools/sim)"),
+    ("cpython", "host CPython, device code through lib/compat.py"),
+)
+
+
+def required():
+    """The headline rows (issue 8) and their targets; None = report only."""
+    from app import audio_path
+
+    return (
+        ("uplink_frame_alloc_bytes", "== 0"),
+        ("uplink_frame_alloc_bytes_g711", "== 0"),
+        ("uplink_frame_alloc_bytes_naive", None),
+        ("downlink_delta_alloc_bytes", "<= 2048"),
+        ("downlink_delta_alloc_bytes_naive", None),
+        ("replay_peak_heap_bytes", "<= 98304"),
+        ("default_config_peak_heap_bytes", "<= 49152"),
+        ("wire_overhead_ratio", "<= 1.10"),
+        ("latency_press_to_first_append_ms", "<= 25"),
+        ("latency_release_to_complete_ms", "<= 25"),
+        ("latency_first_audio_to_sound_ms", "<= %d" % (audio_path._PREFILL_MS + 15)),
+        ("latency_bargein_to_silence_ms", "<= 40"),
+        ("pipeline_cpu_ratio_vs_naive", None),
+    )
 
 
 def micropython_rows(only):
@@ -55,7 +86,7 @@ def cpython_rows(only):
 
 
 def meets(value, target):
-    if target is None:
+    if target is None or value is None:
         return True
     op, _, number = target.partition(" ")
     limit = float(number)
@@ -63,37 +94,77 @@ def meets(value, target):
 
 
 def fmt(value):
+    if value is None:
+        return "-"
     if isinstance(value, float):
         return "%.3g" % value
     return str(value)
 
 
-def main():
+def check_rows(rows, full):
+    """Problems with the set of rows: duplicates; when `full`, missing headline rows and
+    headline targets that differ from REQUIRED (a target is never loosened quietly)."""
+    problems = []
+    seen = set()
+    for row in rows:
+        if row["key"] in seen:
+            problems.append("duplicate key %s" % row["key"])
+        seen.add(row["key"])
+    if full:
+        by_key = {row["key"]: row for row in rows}
+        for key, target in required():
+            if key not in by_key:
+                problems.append("headline row %s is missing" % key)
+            elif by_key[key].get("target") != target:
+                problems.append("headline row %s has target %r, issue 8 says %r"
+                                % (key, by_key[key].get("target"), target))
+    return problems
+
+
+def status(row):
+    if row["value"] is None:
+        return "skip"
+    return "yes" if meets(row["value"], row.get("target")) else "MISSED"
+
+
+def print_table(rows):
+    head = [k for k, _ in required()]
+    ordered = sorted(rows, key=lambda r: head.index(r["key"]) if r["key"] in head else len(head))
+    line = "%-42s %10s %-5s %-9s %-6s %-11s %s"
+    print("\n" + line % ("key", "value", "unit", "target", "ok", "tier", "what ran"))
+    for i, row in enumerate(ordered):
+        if i == sum(1 for r in rows if r["key"] in head):
+            print("-- other rows --")
+        print(line % (row["key"], fmt(row["value"]), row.get("unit", ""),
+                      row.get("target") or "report", status(row), row.get("tier", ""),
+                      row.get("what", "")))
+    print("\ntiers:")
+    for name, text in TIERS:
+        print("  %-11s %s" % (name, text))
+
+
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     os.makedirs(OUT, exist_ok=True)
     mp_rows, mp_fail = micropython_rows(args.only)
     py_rows, py_fail = cpython_rows(args.only)
     rows = mp_rows + py_rows
-    missed = []
-    line = "%-40s %12s %-6s %-10s %-6s %-12s %s"
-    print("\n" + line % ("key", "value", "unit", "target", "ok", "tier", "what"))
-    for row in rows:
-        ok = meets(row["value"], row.get("target"))
-        if not ok:
-            missed.append(row["key"])
-        print(line % (
-            row["key"], fmt(row["value"]), row.get("unit", ""), row.get("target") or "report",
-            "yes" if ok else "MISSED", row.get("tier", ""), row.get("what", "")))
+    print_table(rows)
+    missed = [row["key"] for row in rows if status(row) == "MISSED"]
+    skipped = [row["key"] for row in rows if status(row) == "skip"]
     with open(os.path.join(OUT, "bench.json"), "w") as f:
         json.dump({row["key"]: row["value"] for row in rows}, f, indent=1, sort_keys=True)
     print("\nwrote out/bench.json (%d rows)" % len(rows))
-    for problem in mp_fail + py_fail:
+    problems = mp_fail + py_fail + check_rows(rows, not args.only)
+    for problem in problems:
         print("ERROR: " + problem)
+    if skipped:
+        print("skipped (see their rows): " + ", ".join(skipped))
     if missed:
         print("missed targets: " + ", ".join(missed))
-    return 1 if missed or mp_fail or py_fail or not rows else 0
+    return 1 if missed or problems or not rows else 0
 
 
 if __name__ == "__main__":
