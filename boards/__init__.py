@@ -1,6 +1,7 @@
 # Board registry: `load(name)` returns the module for one wiring. Each board module exports
 #   NAME, CHIP ("esp32" | "esp32s3"), PINS (name -> GPIO), MIC and SPEAKER (format facts), and
-#   build(machine) -> {"mic_i2s", "speaker_i2s", "button", "led"}
+#   build(machine[, speaker_rate]) -> {"mic_i2s", "speaker_i2s", "button", "led"[, "speaker_rate"]}
+#   (boards with their own speaker bus run it at the downlink's rate, see speaker_bus_rate)
 # `build` takes the machine module as an argument so the simulator can pass its fake one; only
 # firmware/ calls it with the real `machine`.
 #
@@ -30,6 +31,15 @@ def tx_dma_ms(rate):
 def rx_ibuf(buffers=8):
     """RX ibuf: the port always reads 32-bit stereo frames (8 bytes) from the DMA."""
     return buffers * _DMA_FRAMES * 8
+
+
+def speaker_bus_rate(wanted, default):
+    """The TX bus rate on a board whose speaker has its own bus: the downlink's rate, so the
+    player need not resample, but never below 16 kHz, where the two-buffer DMA would hold
+    64 ms (at 8 kHz) and break the 40 ms barge-in bound."""
+    if wanted in (16000, 24000):
+        return wanted
+    return default
 
 
 def load(name):

@@ -25,7 +25,8 @@ SPEAKER = {"bus": 0, "rate": 16000, "bits": 32, "channels": 1, "ibuf": tx_ibuf(3
            "codec": "es8311"}
 
 
-def build(machine, volume_db=0):
+def build(machine, speaker_rate=None, volume_db=0):
+    # The codec is clocked for 16 kHz (MCLK from BCLK): its bus rate is fixed.
     Pin = machine.Pin
     I2S = machine.I2S
     # Start the bus first: the codec's clock manager runs from BCLK.

@@ -47,6 +47,7 @@ DEFAULTS = {
     "device_id": "",
     "log_level": "info",
     "ca_file": "certs/ca.pem",
+    "rx_buffer_bytes": 0,
 }
 
 _HOW_TO_CREATE = (
@@ -238,6 +239,8 @@ def validate(raw):
     _digits(cfg, "device_id", "any number that names this device, or \"\"")
     _one_of(cfg, "log_level", LOG_LEVELS)
     _text(cfg, "ca_file")
+    if cfg["rx_buffer_bytes"] != 0:
+        _whole(cfg, "rx_buffer_bytes", 4096, 65536)
     _check_cross(cfg)
     return cfg
 

@@ -156,7 +156,7 @@ async def _play_through_app_downlink(messages):
     try:
         import machine
 
-        hw = board.build(machine)
+        hw = board.build(machine, speaker_rate=24000)  # the bus at the capture's rate
         cfg = config.validate({"wifi_ssid": "sim", "token": "t", "bot_id": "7400000000000000000",
                                "board": board.NAME, "codec": "pcm", "out_rate": 24000})
         lines = []

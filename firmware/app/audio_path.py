@@ -11,7 +11,9 @@ from audio.speaker import Speaker
 from audio.vad import Vad
 
 FRAME_MS = 20
-_BUFFER_MS = 600  # player ring: enough to ride out Wi-Fi jitter, small enough for 100 KB heaps
+# Player ring: a paced cloud sends ~1.1x real time, so 400 ms rides out Wi-Fi jitter; a burst is
+# held back by TCP flow control, not by this buffer. 12.8 KB at 16 kHz.
+_BUFFER_MS = 400
 _PREFILL_MS = 120
 
 
@@ -30,10 +32,11 @@ class AudioPath:
             self._resampled = bytearray(2 * self._resampler.max_out(self.mic.frame_samples))
         self.codec = cfg["codec"]
         self._codes = bytearray(self.in_rate * FRAME_MS // 1000 + 8)
-        self.speaker = Speaker(hw["speaker_i2s"], rate=spk_fmt["rate"],
+        speaker_rate = hw.get("speaker_rate") or spk_fmt["rate"]  # the bus as built
+        self.speaker = Speaker(hw["speaker_i2s"], rate=speaker_rate,
                                channels=spk_fmt.get("channels", 1), volume=cfg["volume"],
                                bits=spk_fmt.get("bits", 16))
-        self.player = Player(self.speaker, rate=spk_fmt["rate"], buffer_ms=_BUFFER_MS,
+        self.player = Player(self.speaker, rate=speaker_rate, buffer_ms=_BUFFER_MS,
                              prefill_ms=_PREFILL_MS, codec=self.codec, in_rate=cfg["out_rate"])
         self.vad = Vad(rate=mic_fmt["rate"], frame_ms=FRAME_MS)
         self.speech_now = False

@@ -12,7 +12,7 @@ from websock.errors import WebSocketError
 from app import state as S
 
 _AUTH_STATUS = (401, 403)
-_CHUNK = 2048  # decoded audio moved per await: small enough to keep the receive path responsive
+_CHUNK = 1024  # decoded audio moved per await: small, and the receive path stays responsive
 _HANDSHAKE_MS = 10000
 
 
@@ -153,7 +153,7 @@ class Link:
 
     async def _downlink(self, ws):
         from cloud.errors import ProtocolError
-        from websock import ConnectionClosed, WebSocketError
+        from websock import ConnectionClosed, MessageTooBig, WebSocketError
 
         session = self.session
         try:
@@ -176,6 +176,10 @@ class Link:
                 "server" if exc.code_received else "us", exc.code_received,
                 ", will reconnect on the next press" if idle else ""))
             self._lost(S.E_IDLE_CLOSED if idle else S.E_DISCONNECTED, ws)
+        except MessageTooBig as exc:
+            self.log.error("net", "%s: the cloud sent more than rx_buffer_bytes; raise "
+                           "rx_buffer_bytes in config.json (32768 takes unpaced audio)" % exc)
+            self._lost(S.E_DISCONNECTED, ws)
         except (OSError, WebSocketError) as exc:
             self.log.warn("net", "link lost: %r" % (exc,))
             self._lost(S.E_DISCONNECTED, ws)
@@ -261,8 +265,12 @@ class Link:
             # whole (ProtocolError) rather than half-played. One chunk needs no extra pass: its
             # only read_audio() fails before anything reaches the player.
             event.verify(mv)
+        clears = player.stats["clears"]
         while True:
-            await player.wait_room(room)
+            if player.room() < room:
+                await player.wait_room(room)  # a coroutine costs heap: only when it must wait
+            if player.stats["clears"] != clears:
+                return  # a barge-in cleared the player meanwhile: the rest of this reply is old
             n = event.read_audio(mv)
             if not n:
                 break

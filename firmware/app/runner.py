@@ -33,8 +33,12 @@ def make_connect(cfg, log):
             log.warn("net", "no CA file at %s: wss:// will fail; run `make deploy` to copy it"
                      % cfg["ca_file"])
 
+    from app.cloud_session import receive_buffer_bytes
+
+    max_message = receive_buffer_bytes(cfg)
+
     async def connect(url, headers):
-        return await websock.connect(url, headers, cadata=cadata)
+        return await websock.connect(url, headers, cadata=cadata, max_message=max_message)
 
     return connect
 
@@ -78,7 +82,7 @@ async def main(crash_file=None, cfg=None, log=None, connect=None, trace=None, wa
     from app.controller import Controller
 
     board = boards.load(cfg["board"])
-    _hw = board.build(machine)
+    _hw = board.build(machine, speaker_rate=cfg["out_rate"])
     wdt = machine.WDT(timeout=_WDT_TIMEOUT_MS) if watchdog else None
     app = Controller(cfg, _hw, None, log, network, ntptime, wdt,
                      connect or make_connect(cfg, log), trace)

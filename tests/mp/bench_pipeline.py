@@ -26,6 +26,7 @@ import b64
 import config
 from app import audio_path
 from app.audio_path import AudioPath
+from app.cloud_session import receive_buffer_bytes
 from app.cloud_session import make_session
 from app.events import EventQueue
 from app.link import Link
@@ -43,9 +44,11 @@ CHAT = "/shared/fixtures/coze-go/websocket_chat_success.txt"
 DEFAULT_SESSION = "/tests/data/bench/default_session.txt"
 BOARD = "esp32s3_inmp441"
 SPEED = 4  # speaker and pacing clock: audio seconds per real second
-# The receive buffer the app gets: runner.make_connect calls websock.connect without max_message,
-# so its default applies (tests/test_bench.py checks both facts on CPython).
-APP_MAX_MESSAGE = 32768
+# The receive buffer is the app's own choice for the config (app.cloud_session
+# .receive_buffer_bytes, which runner.make_connect passes to websock.connect).
+# A server that does not pace its audio needs rx_buffer_bytes set; the capture's largest message
+# is ~20 KB, so its replay runs with the value the README gives for unpaced servers.
+UNPACED_RX = 32768
 _FRAMES = 20
 # The capture has no chat.updated (coze-go's test sent no chat.update): the server's answer to
 # the device's chat.update goes in after chat.created, as the real server sends it.
@@ -324,9 +327,17 @@ def _unb64(text):
     return out
 
 
+def _speaker(board, cfg, clock=None):
+    # The bus as board.build(machine, speaker_rate=cfg["out_rate"]) makes it.
+    fmt = dict(board.SPEAKER)
+    fmt["rate"] = boards.speaker_bus_rate(cfg["out_rate"], board.SPEAKER["rate"])
+    return SpeakerBus(fmt, clock) if clock is not None else SpeakerBus(fmt), fmt["rate"]
+
+
 def _build_audio(cfg):
     board = boards.load(cfg["board"])
-    hw = {"mic_i2s": MicBus(), "speaker_i2s": SpeakerBus(board.SPEAKER), "button": None,
+    bus, rate = _speaker(board, cfg)
+    hw = {"mic_i2s": MicBus(), "speaker_i2s": bus, "speaker_rate": rate, "button": None,
           "led": None}
     session = make_session(cfg, cfg["mode"], log=_quiet)
     return AudioPath(board, hw, cfg, session.audio_frame), session
@@ -737,10 +748,12 @@ async def replay(cfg, source, paced):
     board = boards.load(cfg["board"])
     clock = VClock()
     meter = Meter(clock)
-    hw = {"mic_i2s": MicBus(), "speaker_i2s": SpeakerBus(board.SPEAKER, clock), "button": None,
+    bus, rate = _speaker(board, cfg, clock)
+    hw = {"mic_i2s": MicBus(), "speaker_i2s": bus, "speaker_rate": rate, "button": None,
           "led": None}
     session = make_session(cfg, cfg["mode"], log=_quiet)
     audio = AudioPath(board, hw, cfg, session.audio_frame)
+    max_message = receive_buffer_bytes(cfg)
     pace = None
     if paced:
         limit = session.config["output_audio"]["pcm_config"]["limit_config"]
@@ -748,7 +761,7 @@ async def replay(cfg, source, paced):
     stream = ServerStream(source, meter, pace, clock)
 
     async def connect(url, headers):
-        return WebSocket(stream, max_message=APP_MAX_MESSAGE)
+        return WebSocket(stream, max_message=max_message)
 
     link = Link(session, Log(sink=_quiet), EventQueue(), connect, _quiet_start, None,
                 cfg["token"])
@@ -762,12 +775,12 @@ async def replay(cfg, source, paced):
         assert time.ticks_diff(time.ticks_ms(), t0) < 120000, "the player did not drain"
         await asyncio.sleep_ms(20)
     meter.sample()
-    ring = audio_path._BUFFER_MS * board.SPEAKER["rate"] // 1000 * 2
+    ring = audio_path._BUFFER_MS * rate // 1000 * 2
     out = {"top": meter.top, "samples": meter.samples, "messages": stream.messages,
            "largest": source.largest, "audio_in": stream.audio_bytes,
            "player_in": audio.player.stats["bytes_in"], "played": hw["speaker_i2s"].played,
            "underruns": audio.player.stats["underruns"], "ring": ring,
-           "max_message": APP_MAX_MESSAGE, "ms": time.ticks_diff(time.ticks_ms(), t0)}
+           "max_message": max_message, "ms": time.ticks_diff(time.ticks_ms(), t0)}
     link.deinit()
     audio.deinit()
     return out
@@ -776,15 +789,16 @@ async def replay(cfg, source, paced):
 def _replay_what(r, what):
     return ("%s: %d messages (largest %d B), %d audio bytes into the player, after gc.collect() "
             "at each message boundary; includes WebSocket max_message %d B, player ring %d B "
-            "(600 ms at the speaker rate)" % (what, r["messages"], r["largest"], r["player_in"],
-                                               r["max_message"], r["ring"]))
+            "(%d ms at the speaker rate)" % (what, r["messages"], r["largest"], r["player_in"],
+                                               r["max_message"], r["ring"],
+                                               audio_path._BUFFER_MS))
 
 
 async def test_replay_peak_heap():
     if mptest.SHARED is None:
         _skip_rows((("replay_peak_heap_bytes", "B", "<= 98304"),),
                    "../shared/fixtures is absent (the row replays the coze-go capture)")
-    cfg = device_config(out_rate=24000)
+    cfg = device_config(out_rate=24000, rx_buffer_bytes=UNPACED_RX)
     source = Source.load(CHAT, b'"event_type":"chat.created"', _UPDATED)
     r = await peak_heap(cfg, source, False)
     assert r["player_in"] == r["audio_in"] > 400000, r
@@ -802,5 +816,5 @@ async def test_default_config_peak_heap():
     mptest.bench("default_config_peak_heap_bytes", r["peak"], "B", "<= 49152",
                  what=_replay_what(r, "default config (16 kHz PCM out, 50 ms frames, paced by "
                                       "limit_config 22/s), fake-cloud session "
-                                      "tests/data/bench/default_session.txt, board %s (24 kHz "
-                                      "speaker: the player resamples)" % BOARD))
+                                      "tests/data/bench/default_session.txt, board %s (its "
+                                      "speaker bus runs at the 16 kHz downlink rate)" % BOARD))
