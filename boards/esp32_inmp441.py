@@ -26,4 +26,5 @@ def build(machine, speaker_rate=None):
                   format=I2S.MONO, rate=rate, ibuf=tx_ibuf(16, 1))
     button = Pin(0, Pin.IN, Pin.PULL_UP)
     led = Pin(2, Pin.OUT, value=0)
-    return {"mic_i2s": mic, "speaker_i2s": speaker, "speaker_rate": rate, "button": button, "led": led}
+    return {"mic_i2s": mic, "speaker_i2s": speaker, "speaker_rate": rate, "button": button,
+            "led": led}

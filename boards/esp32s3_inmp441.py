@@ -26,4 +26,5 @@ def build(machine, speaker_rate=None):
     speaker = I2S(1, sck=Pin(15), ws=Pin(16), sd=Pin(7), mode=I2S.TX, bits=16,
                   format=I2S.MONO, rate=rate, ibuf=tx_ibuf(16, 1))
     button = Pin(0, Pin.IN, Pin.PULL_UP)
-    return {"mic_i2s": mic, "speaker_i2s": speaker, "speaker_rate": rate, "button": button, "led": None}
+    return {"mic_i2s": mic, "speaker_i2s": speaker, "speaker_rate": rate, "button": button,
+            "led": None}

@@ -5,7 +5,6 @@ import asyncio
 import inspect
 import json
 import os
-import re
 
 import numpy as np
 import pytest

@@ -26,8 +26,7 @@ import b64
 import config
 from app import audio_path
 from app.audio_path import AudioPath
-from app.cloud_session import receive_buffer_bytes
-from app.cloud_session import make_session
+from app.cloud_session import make_session, receive_buffer_bytes
 from app.events import EventQueue
 from app.link import Link
 from app.log import Log
