@@ -584,7 +584,7 @@ async def test_downlink_alloc():
     mptest.bench("downlink_delta_alloc_bytes", ours, "B", "<= 2048",
                  what="the capture's 14,400-byte conversation.audio.delta from the received "
                       "WebSocket payload into the 24 kHz player: session.feed + the app's "
-                      "Link dispatch (wait_room, read_audio 2 KB chunks, player.write)")
+                      "Link dispatch (wait_room, read_audio 1 KB chunks, player.write)")
     down.player.clear()
     naive = NaiveDownlink(down.player, down.frames[1:], CBinascii())
     data = naive.recv(down.frames[1])
