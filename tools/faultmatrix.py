@@ -92,6 +92,16 @@ def _run_one(name, verbose=False):
     """Process entry point: run one scenario, return its JSON-friendly result."""
     import asyncio
 
+    # A spawned worker inherits the parent's sys.path, where (under pytest) another test may
+    # have put tools/ ahead of lib/: device packages must win (tools/cloud vs lib/cloud).
+    for sub in ("", "firmware", "lib"):
+        path = os.path.join(ROOT, sub) if sub else ROOT
+        while path in sys.path:
+            sys.path.remove(path)
+        sys.path.insert(0, path)
+    while os.path.join(ROOT, "tools") in sys.path:
+        sys.path.remove(os.path.join(ROOT, "tools"))
+
     from tools.fault.driver import run_scenario
 
     sc = by_name()[name]

@@ -219,4 +219,7 @@ def evaluate(sc, sim, result, cloud, proxy, wall, process_peak):
         "cloud": [_conn_summary(c) for c in cloud.connections] if problems else [],
         "turn_starts": [round(t, 3) for t in sim.turn_starts],
         "lag_max_s": round(sim.lag_max, 3),
+        "heap_samples": [(round(t, 2), b) for t, b in sim.heap],
+        "turns_spoken": sum(1 for t, s in states if s == "SPEAKING"
+                            and sim.turn_starts and t > sim.turn_starts[0]),
     }

@@ -24,6 +24,7 @@ SETTLE_S = 1.5  # settled: this long in READY/LISTENING/ERROR after the user fel
 HEAP_SAMPLE_S = 1.0
 LAG_LIMIT_S = 0.25  # a failed run whose event loop lagged more than this is re-run
 _DEVICE_DIRS = (os.path.join(ROOT, "lib"), os.path.join(ROOT, "firmware"))
+_LOG_PY = os.path.join(ROOT, "firmware", "app", "log.py")
 
 
 def device_heap():
@@ -35,7 +36,9 @@ def device_heap():
     total = 0
     for trace in tracemalloc.take_snapshot().traces._traces:
         frames = trace[2]
-        if frames and frames[0][0].startswith(prefixes):
+        # Log lines are formatted in app/log.py and kept by the simulator's sink (the device
+        # prints them): host memory, not the app's.
+        if frames and frames[0][0].startswith(prefixes) and frames[0][0] != _LOG_PY:
             total += trace[1]
     return total
 
