@@ -11,9 +11,10 @@ from audio.speaker import Speaker
 from audio.vad import Vad
 
 FRAME_MS = 20
-# Player ring: a paced cloud sends ~1.1x real time, so 400 ms rides out Wi-Fi jitter; a burst is
-# held back by TCP flow control, not by this buffer. 12.8 KB at 16 kHz.
-_BUFFER_MS = 400
+# Player ring: a paced cloud sends ~1.1x real time, so 300 ms (180 ms past the prefill) rides
+# out Wi-Fi jitter; a burst is held back by TCP flow control, not by this buffer. 9.6 KB at
+# 16 kHz: on a 100 KB heap every KB here is one the TLS stack cannot have.
+_BUFFER_MS = 300
 _PREFILL_MS = 120
 
 
@@ -24,7 +25,12 @@ class AudioPath:
         self._session_frame = session_frame  # callable(payload, nbytes) -> [buf, length]
         self.mic = Mic(hw["mic_i2s"], rate=mic_fmt["rate"], frame_ms=FRAME_MS,
                        slot_bits=mic_fmt["slot_bits"], shift=mic_fmt.get("shift", 16))
-        self.frame = bytearray(self.mic.frame_bytes)
+        # Two frame buffers: the mic fills one while `frame` is the last complete 20 ms, which
+        # a press sends at once (pre-roll) instead of waiting for the next frame boundary.
+        self._frames = (bytearray(self.mic.frame_bytes), bytearray(self.mic.frame_bytes))
+        self._filling = 0
+        self.frame = self._frames[1]
+        self.has_frame = False
         self.in_rate = cfg["in_rate"]
         self._resampler = None
         if self.in_rate != mic_fmt["rate"]:
@@ -43,8 +49,12 @@ class AudioPath:
         self._pcm_len = self.mic.frame_bytes
 
     async def read_frame(self):
-        n = await self.mic.read_frame(self.frame)
-        self.speech_now = self.vad.process(self.frame, n >> 1)
+        buf = self._frames[self._filling]
+        n = await self.mic.read_frame(buf)
+        self._filling ^= 1
+        self.frame = buf
+        self.has_frame = True
+        self.speech_now = self.vad.process(buf, n >> 1)
         return n
 
     def frame_payload(self):

@@ -121,6 +121,11 @@ class Controller:
             await link.send_all(self.session.begin_turn())
             self.streaming = True
             self._first_frame = True
+            if self.audio.has_frame and not self._mic_gated():
+                # Pre-roll: the 20 ms heard just before the press leaves now (people start
+                # talking as they press); the frame being captured follows it seamlessly.
+                await link.send_audio(self.audio.frame_payload())
+                self._sent_first_frame()
         elif action == S.A_STOP_STREAM:
             self.streaming = False
         elif action == S.A_COMPLETE:
@@ -264,9 +269,12 @@ class Controller:
             if self.streaming and not self._mic_gated():
                 await self.link.send_audio(audio.frame_payload())
                 if self._first_frame:
-                    self._first_frame = False
-                    if self.trace is not None:
-                        self.trace("first_append", "")
+                    self._sent_first_frame()
+
+    def _sent_first_frame(self):
+        self._first_frame = False
+        if self.trace is not None:
+            self.trace("first_append", "")
 
     async def _led_task(self):
         pin = self.hw["led"]

@@ -117,6 +117,10 @@ class Sink:
 
 
 class Audio:
+    # The app's view of the audio path for a soak without a mic: no frame captured yet, so a
+    # press sends no pre-roll.
+    has_frame = False
+
     def __init__(self, player):
         self.player = player
 
