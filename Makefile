@@ -6,7 +6,7 @@ VENV_STAMP := $(VENV)/.installed
 NODE_DIR := tools/mptest
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 
-.PHONY: setup test test-py test-mp test-mpy lint sim bench clean help
+.PHONY: setup test test-py test-mp test-mpy lint sim bench reliability soak clean help
 
 help:
 	@echo "make sim    run a simulated push-to-talk conversation (no board, no token needed)"
@@ -44,6 +44,12 @@ sim: setup
 
 bench: setup
 	$(PY) tools/bench/run.py
+
+reliability: setup
+	$(PY) -m tools.faultmatrix
+
+soak: setup
+	$(PY) -m tools.soak
 
 clean:
 	rm -rf out .pytest_cache .ruff_cache .hypothesis

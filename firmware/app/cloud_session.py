@@ -47,7 +47,7 @@ def make_session(cfg, mode, conversation_id=None, log=None):
 
 
 _ENVELOPE = 1024  # JSON around the base64 of one audio message (ids, chat_id, detail.logid)
-_MIN_RX = 8192  # text events (an answer's message.completed) fit too
+_MIN_RX = 12288  # text events fit too: an answer's message.completed runs to a few KB
 _UNPACED_RX = 32768  # servers that burst whole sentences: the coze-go capture's are ~20 KB
 _PACED_FRAME_MS = 50  # what chat.update asks for by default (output_audio.pcm_config)
 
