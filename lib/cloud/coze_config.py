@@ -22,6 +22,7 @@ RATES = (8000, 16000, 22050, 24000, 32000, 44100, 48000)
 OPUS_FRAME_MS = (2.5, 5, 10, 20, 40, 60)
 LANGUAGES = ("common", "zh", "cant", "sc", "en", "ja", "ko", "fr", "id", "es", "pt", "ms", "ru")
 _OPUS_MAX_PACKET = 1275  # RFC 6716: the largest Opus frame
+_RESAMPLE_SLACK = 2  # samples of room past the nominal frame
 
 INPUT_KEYS = ("codec_in", "in_rate", "in_format", "in_channels", "in_bit_depth", "in_frame_ms")
 OUTPUT_KEYS = ("codec_out", "out_rate", "frame_size_ms", "limit_period_s", "limit_max_frames",
@@ -63,7 +64,8 @@ def max_frame_bytes(s):
     if audio["codec"] == "opus":
         return _OPUS_MAX_PACKET
     width = 1 if audio["codec"] != "pcm" else audio["bit_depth"] // 8 * audio["channel"]
-    return audio["sample_rate"] * frame_ms // 1000 * width
+    # + 2 samples: a resampled mic frame (16 -> 24 kHz) is 480 or 481 samples, not always 480.
+    return (audio["sample_rate"] * frame_ms // 1000 + _RESAMPLE_SLACK) * width
 
 
 def _limit(s, codec):

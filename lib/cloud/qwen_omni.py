@@ -84,7 +84,7 @@ class QwenOmni(Session):
         s.choice("codec_in", ("pcm",), "pcm")  # the service takes PCM16 only
         s.choice("in_rate", (16000,), 16000)
         frame_ms = s.integer("in_frame_ms", 20, 10, 60)
-        self._max_frame = 32 * frame_ms
+        self._max_frame = 32 * frame_ms + 4  # 2 samples of slack for a resampled frame
         session = {
             "modalities": s.strings("modalities") or ["text", "audio"],
             "input_audio_format": "pcm16",
