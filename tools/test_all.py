@@ -18,7 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "out")
 PY = sys.executable
 BIN = os.path.dirname(PY)
-PYTEST_WORKERS = os.environ.get("PYTEST_WORKERS", "4")
+PYTEST_WORKERS = os.environ.get("PYTEST_WORKERS", "3")
 
 
 def run(cmd):
