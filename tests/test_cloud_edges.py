@@ -208,6 +208,7 @@ def test_barge_in_marks_late_audio_stale():
     assert session.responding
     (cancel,) = session.begin_turn()  # push-to-talk over a reply: cancel it first
     assert json.loads(cancel)["event_type"] == "conversation.chat.cancel"
+    assert session.begin_turn() == ()  # one cancel per reply, however often the user presses
     late = session.feed(msg("conversation.audio.delta", {"content": "AAAA", "chat_id": "A"}))
     assert late.stale
     canceled = session.feed(msg("conversation.chat.canceled", {"code": 2, "msg": "cancel"}))
@@ -216,6 +217,18 @@ def test_barge_in_marks_late_audio_stale():
     fresh = session.feed(msg("conversation.audio.delta", {"content": "AAAA", "chat_id": "B"}))
     assert not fresh.stale
     assert chat(mode="free").begin_turn() == () and chat(mode="free").end_turn() == ()
+
+
+def test_an_explicit_cancel_ends_the_reply_for_begin_turn():
+    # The app's state machine cancels on its own; the next begin_turn() must not cancel again.
+    for session, created in (
+        (chat(), msg("conversation.chat.created", {"id": "A", "conversation_id": "C"})),
+        (QwenOmni({"mode": "ptt"}), qwen_msg("response.created", response={"id": "r1"})),
+    ):
+        session.feed(created)
+        assert session.responding
+        assert len(session.cancel()) == 1
+        assert not session.responding and session.begin_turn() == ()
 
 
 def test_frames_are_rebuilt_whole_after_masking():

@@ -134,8 +134,6 @@ class Controller:
             await link.send_all(self.session.clear_input())
         elif action == S.A_CANCEL:
             await link.send_all(self.session.cancel(), "cancel")
-            # The reply is over for us: begin_turn() must not send a second cancel.
-            self.session.responding = False
             link.reply_interrupted()
         elif action == S.A_STOP_PLAYBACK:
             self.audio.player.clear()

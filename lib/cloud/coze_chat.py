@@ -99,7 +99,10 @@ class CozeChat(CozeSession):
         return ()  # free talk: the server's VAD ends the turn
 
     def cancel(self):
+        # The reply is over for the device from here: its late audio is stale, and begin_turn()
+        # must not send a second cancel for it.
         self.stale_id = self.stream_id
+        self.responding = False
         return (self.message("conversation.chat.cancel"),)
 
     def send_text(self, text):

@@ -149,7 +149,10 @@ class QwenOmni(Session):
         return ()
 
     def cancel(self):
+        # The reply is over for the device from here: its late audio is stale, and begin_turn()
+        # must not send a second cancel for it.
         self.stale_id = self.stream_id
+        self.responding = False
         return (self.message("response.cancel"),)
 
     def clear_input(self):
