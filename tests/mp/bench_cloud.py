@@ -9,7 +9,7 @@ from cloud.qwen_omni import QwenOmni
 
 import mptest
 
-CHAT = "/shared/fixtures/coze-go/websocket_chat_success.txt"
+CHAT = mptest.path("/shared/fixtures/coze-go/websocket_chat_success.txt")
 
 
 def _wire_per_frame(payload):

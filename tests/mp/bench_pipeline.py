@@ -39,8 +39,8 @@ import boards
 import mptest
 from audio import pcm
 
-CHAT = "/shared/fixtures/coze-go/websocket_chat_success.txt"
-DEFAULT_SESSION = "/tests/data/bench/default_session.txt"
+CHAT = mptest.path("/shared/fixtures/coze-go/websocket_chat_success.txt")
+DEFAULT_SESSION = mptest.path("/tests/data/bench/default_session.txt")
 BOARD = "esp32s3_inmp441"
 SPEED = 4  # speaker and pacing clock: audio seconds per real second
 # The receive buffer is the app's own choice for the config (app.cloud_session

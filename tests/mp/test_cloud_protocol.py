@@ -13,7 +13,7 @@ import mptest
 from audio import g711
 
 KERNELS = ("viper", "portable")
-CHAT = "/shared/fixtures/coze-go/websocket_chat_success"
+CHAT = mptest.path("/shared/fixtures/coze-go/websocket_chat_success")
 DELTA_BYTES = 14400
 DELTA_BOUND = 2048
 

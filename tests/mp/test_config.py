@@ -7,8 +7,10 @@ import os
 
 import config
 
-BAD = "/tests/data/bad_configs"
-GOOD = "/tests/data/good_config.json"
+import mptest
+
+BAD = mptest.path("/tests/data/bad_configs")
+GOOD = mptest.path("/tests/data/good_config.json")
 
 
 def _good():

@@ -1,14 +1,25 @@
-# The MicroPython-side half of the test runner (tools/mptest/run.mjs loads it into the
-# interpreter). Test modules define `test_*` functions, plain or `async`; a test passes when it
+# The MicroPython-side half of the test runners: tools/mptest/run.mjs (WebAssembly, in Node)
+# and tools/mptest/run_unix.py (the unix port) load it into the interpreter and set TIER, ROOT
+# and SHARED. Test modules define `test_*` functions, plain or `async`; a test passes when it
 # returns without raising. Helpers:
 #   alloc(fn, *args)         heap bytes one call allocates (gc.mem_alloc delta, GC held off)
 #   await alloc_async(...)   the same for a coroutine function
 #   skip(reason)             mark the running test skipped
 #   bench(key, value, ...)   report a benchmark row to `make bench`
-#   SHARED                   '/shared' when ../shared/fixtures is mounted, else None
+#   path('/tests/data/x')    that file in this tier: the tree is mounted at / in WebAssembly
+#                            and lives under a temporary directory on unix, so never open a
+#                            literal absolute path
+#   SHARED                   path('/shared') when ../shared/fixtures is there, else None
+#   TIER                     "webassembly" or "unix", for the rare test that holds in one only
+#   is_viper(fn)             True when fn was compiled by the viper emitter
+#   need_native()            skip unless this tier compiles viper (the WebAssembly one cannot)
 import gc
 import sys
 
+import micropython
+
+TIER = "webassembly"
+ROOT = ""
 SHARED = None
 
 
@@ -24,6 +35,30 @@ def need_shared():
     if SHARED is None:
         skip("../shared/fixtures is absent (this test reads the recorded coze-go captures)")
     return SHARED
+
+
+def path(name):
+    return ROOT + name
+
+
+def _bytecode():
+    pass
+
+
+@micropython.viper
+def _viper() -> int:
+    return 1
+
+
+def is_viper(fn):
+    # A viper function is an object of its own type (it prints as "function" all the same); the
+    # WebAssembly runner blanks the decorator above too, and then _viper is plain bytecode.
+    return type(fn) is type(_viper) and type(_viper) is not type(_bytecode)
+
+
+def need_native():
+    if TIER != "unix":
+        skip("the %s port has no native emitter: viper kernels run as plain Python" % TIER)
 
 
 def alloc(fn, *args):
@@ -51,8 +86,12 @@ async def alloc_async(fn, *args):
     return after - before
 
 
-def bench(key, value, unit="", target=None, tier="micropython", what=""):
+def bench(key, value, unit="", target=None, tier=None, what=""):
     import json
+
+    if tier is None:
+        # Unix figures use 8-byte pointers: keep them apart from the 32-bit figures of record.
+        tier = "micropython" if TIER == "webassembly" else "micropython-" + TIER
 
     row = {"key": key, "value": value, "unit": unit, "target": target, "tier": tier, "what": what}
     print("@@BENCH " + json.dumps(row))

@@ -80,6 +80,7 @@ async function runModule(file, opts, bench) {
     "import sys",
     "sys.path[:] = ['/harness', '', '/lib', '/firmware', '/', '/tests/mp', '.frozen']",
     "import mptest",
+    "mptest.TIER = 'webassembly'",
     `mptest.SHARED = ${haveShared ? "'/shared'" : "None"}`,
     `await mptest.run_module(${JSON.stringify(name)}, ${JSON.stringify(opts.filter)})`,
   ].join("\n");
