@@ -6,6 +6,8 @@
 - `python -m tools.sim` exits 0 and writes its four outputs, and exits 1 with a one-line
   reason when the cloud refuses the token.
 Each simulation runs in real time: short mic clips, a 1.5 s reply where the test allows it.
+Every scenario runs under both runtimes: CPython (the app in this process) and MicroPython (the
+deployed .mpy tree in the unix port, tools/sim/mpruntime.py), judged the same way.
 """
 
 import asyncio
@@ -38,6 +40,11 @@ def clips(tmp_path_factory):
     }
 
 
+@pytest.fixture(params=["cpython", "micropython"])
+def runtime(request):
+    return request.param
+
+
 def simulate(**kw):
     kw.setdefault("echo", None)
     result = asyncio.run(asyncio.wait_for(Simulation(SimOptions(**kw)).run(), 60))
@@ -67,10 +74,10 @@ def assert_complete(speaker, want, what="the reply"):
     return played
 
 
-def test_reply_comes_out_complete_and_in_order_at_the_speaker_rate(clips):
+def test_reply_comes_out_complete_and_in_order_at_the_speaker_rate(clips, runtime):
     # out_rate 24000 on a 24 kHz speaker at volume 70 (unity): the pins carry the cloud's
     # samples unchanged. The full 3.6 s reply spans several limit_config pacing windows.
-    r = simulate(mic=clips["ptt"], presses=[(0.45, 1.8)], out_rate=24000,
+    r = simulate(runtime=runtime, mic=clips["ptt"], presses=[(0.45, 1.8)], out_rate=24000,
                  cloud_options={"think_s": 0.1})
     samples, rate = r.speaker
     assert rate == 24000  # the bus follows the downlink rate: no resampling on the way
@@ -80,9 +87,10 @@ def test_reply_comes_out_complete_and_in_order_at_the_speaker_rate(clips):
     assert r.player_stats["underruns"] == 0
 
 
-@pytest.mark.parametrize("codec,out_rate", [("pcm", 16000), ("g711u", 8000)])
-def test_reply_comes_out_complete_and_in_order_through_the_player(clips, codec, out_rate):
-    r = simulate(mic=clips["ptt"], presses=[(0.45, 1.8)], codec=codec, out_rate=out_rate,
+@pytest.mark.parametrize("codec,out_rate", [("pcm", 16000), ("g711u", 8000), ("g711a", 8000)])
+def test_reply_comes_out_complete_and_in_order_through_the_player(clips, runtime, codec, out_rate):
+    r = simulate(runtime=runtime, mic=clips["ptt"], presses=[(0.45, 1.8)], codec=codec,
+                 out_rate=out_rate,
                  cloud_options={"reply_wav": clips["reply"], "think_s": 0.1})
     sent = audio.decode(audio.encode(r.cloud.reply_audio(out_rate), codec), codec)
     assert r.speaker[1] == max(out_rate, 16000)  # 8 kHz is played on a 16 kHz bus (barge-in bound)
@@ -93,8 +101,8 @@ def _index(result, t):
     return int(round((t - result.speaker_t0) * result.speaker[1]))
 
 
-def test_barge_in_by_button_silences_the_speaker_and_the_next_answer_plays(clips):
-    r = simulate(mic=clips["twice"], presses=[(0.45, 1.8), (2.6, 3.5)],
+def test_barge_in_by_button_silences_the_speaker_and_the_next_answer_plays(clips, runtime):
+    r = simulate(runtime=runtime, mic=clips["twice"], presses=[(0.45, 1.8), (2.6, 3.5)],
                  cloud_options={"reply_wav": clips["reply"], "think_s": 0.1})
     press = r.events("button_press")[1]
     speaking = [t for t, s in r.states() if s == "SPEAKING"]
@@ -117,10 +125,10 @@ def test_barge_in_by_button_silences_the_speaker_and_the_next_answer_plays(clips
     assert_complete(samples[cut:], want, "the second answer")
 
 
-def test_barge_in_by_voice_silences_the_speaker(clips):
+def test_barge_in_by_voice_silences_the_speaker(clips, runtime):
     # Free talk with the mic not gated: the user speaks again while the bot answers; the fake
     # cloud's VAD hears it, sends speech_started and cancels; the app stops the speaker.
-    r = simulate(mode="free", mic_gate=False, mic=clips["voice"], duration=6.4,
+    r = simulate(runtime=runtime, mode="free", mic_gate=False, mic=clips["voice"], duration=6.4,
                  cloud_options={"reply_wav": clips["reply"], "think_s": 0.1})
     started = r.events("speech_started")
     assert len(started) == 2
@@ -130,10 +138,10 @@ def test_barge_in_by_voice_silences_the_speaker(clips):
     assert sum(1 for _, s in r.states() if s == "SPEAKING") == 2  # and the next answer played
 
 
-def test_the_app_is_ready_again_after_the_greeting(clips):
+def test_the_app_is_ready_again_after_the_greeting(clips, runtime):
     # A greeting (input_text.generate_audio) ends with conversation.audio.completed alone, as in
     # the coze-go capture: no chat.completed follows.
-    r = simulate(greeting="Hi there.", mic=None, duration=2.6,
+    r = simulate(runtime=runtime, greeting="Hi there.", mic=None, duration=2.6,
                  cloud_options={"reply_wav": clips["reply"]})
     assert [s for _, s in r.states()][-1] == "READY"
 

@@ -17,6 +17,7 @@ import sys
 
 from tools.sim.harness import DEFAULT_MIC, ROOT, SimOptions, Simulation
 from tools.sim.metrics import report
+from tools.sim.mpruntime import DEFAULT_HEAP_BYTES
 
 REAL_COZE = "wss://ws.coze.cn"
 
@@ -48,6 +49,11 @@ def parse_args(argv):
     p.add_argument("--session-out", help="session file (default OUT_DIR/sim-session.jsonl)")
     p.add_argument("--report-json", help="report (default OUT_DIR/sim-report.json)")
     p.add_argument("--timeline", help="timeline PNG (default OUT_DIR/sim-timeline.png)")
+    p.add_argument("--runtime", choices=("cpython", "micropython"), default="cpython",
+                   help="run the app in this process (cpython) or deployed as .mpy in the "
+                   "MicroPython unix port (micropython)")
+    p.add_argument("--heap-kb", type=int, help="micropython: the device's heap in KB "
+                   "(-X heapsize; default %d)" % (DEFAULT_HEAP_BYTES // 1024))
     p.add_argument("--verbose", action="store_true", help="also print the app's log lines")
     return p.parse_args(argv)
 
@@ -81,7 +87,8 @@ def build_options(args, env=os.environ):
         mic=args.mic, presses=presses or default_presses(args.mic, args.mode),
         duration=args.duration, burst=args.burst, inject=args.inject,
         session_out=args.session_out or os.path.join(out, "sim-session.jsonl"),
-        log_level="debug" if args.verbose else "info")
+        log_level="debug" if args.verbose else "info", runtime=args.runtime,
+        heap_bytes=args.heap_kb * 1024 if args.heap_kb else None)
 
 
 def verdict(result, options):
@@ -136,8 +143,9 @@ def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     options = build_options(args)
     where = options.url or "the built-in fake cloud"
-    print("sim: %s session on %s, board %s, %s, talking to %s" % (
-        options.mode, "a virtual " + options.board, options.board, options.codec, where))
+    print("sim: %s session on %s, board %s, %s, runtime %s, talking to %s" % (
+        options.mode, "a virtual " + options.board, options.board, options.codec,
+        options.runtime, where))
     # The recorder writes the session while it runs: its folder must exist (out/ is not in git).
     os.makedirs(os.path.dirname(os.path.abspath(options.session_out)), exist_ok=True)
     result = asyncio.run(Simulation(options).run())

@@ -26,6 +26,19 @@ FAKE_TOKEN = "sim-token"  # what the built-in fake cloud expects
 _BOT_ID = "7400000000000000000"
 
 
+def mpruntime_host():
+    from tools.sim import mpruntime
+
+    return mpruntime.host_implementation()
+
+
+def config_for_device(cfg):
+    """The config as the device process gets it: JSON, so tuples become lists."""
+    import json
+
+    return json.loads(json.dumps(cfg))
+
+
 class SimOptions:
     def __init__(self, **kw):
         self.url = None  # None: start the built-in fake cloud
@@ -52,6 +65,8 @@ class SimOptions:
         self.cloud_options = {}  # CloudOptions overrides for the built-in fake cloud
         self.end_at = None  # stop when the session clock (since the link opened) reaches this
         self.log_level = "info"
+        self.runtime = "cpython"  # or "micropython": the deployed firmware in the unix port
+        self.heap_bytes = None  # micropython: -X heapsize (None: mpruntime.DEFAULT_HEAP_BYTES)
         self.echo = print  # live progress sink; None for quiet
         for key, value in kw.items():
             if not hasattr(self, key):
@@ -71,7 +86,8 @@ class SimResult:
         self.player_stats = {}
         self.crashed = None  # first "task ... crashed" line, if any
         self.cloud = None  # the FakeCloud, when one ran
-        self.machine = None  # the virtual `machine` module the app ran on
+        self.machine = None  # the virtual `machine` module the app ran on (CPython runtime)
+        self.device = {}  # runtime, sys.implementation as the device saw it, heap, ...
         self.options = None
 
     def events(self, name):
@@ -144,14 +160,23 @@ class Simulation:
         from tools.vhw.network import Scenario
 
         o = self.o
+        if o.runtime not in ("cpython", "micropython"):
+            raise ValueError("runtime must be cpython or micropython, not %r" % o.runtime)
+        on_device = o.runtime == "micropython"
+        if on_device:
+            from tools.sim import mpruntime
+
+            mpruntime.deployed_tree()  # built (or found) before t=0, so it costs no sim time
         self._loop_t0 = asyncio.get_running_loop().time()
         board = boards.load(o.board)
         clock = RealClock()
         # Sim time of the virtual hardware's t=0 (both clocks are the same monotonic source).
         self._clock_offset = clock._t0 / 1e9 - self._loop_t0
-        hw = install(clock=clock, chip=board.CHIP, wifi=Scenario("sim-wifi", "sim-password",
-                                                                 join_ms=100),
-                     mic_sources={board.MIC["bus"]: self._mic_source(board)})
+        hw = None
+        if not on_device:
+            hw = install(clock=clock, chip=board.CHIP,
+                         wifi=Scenario("sim-wifi", "sim-password", join_ms=100),
+                         mic_sources={board.MIC["bus"]: self._mic_source(board)})
         cloud = None
         try:
             if o.url:
@@ -176,7 +201,10 @@ class Simulation:
                                       mode=o.mode, description="simulated %s session" % o.mode,
                                       log=None).start()
             try:
-                await self._run_app(board, recorder, token)
+                if on_device:
+                    await self._run_device(board, recorder, token)
+                else:
+                    await self._run_app(board, recorder, token)
             finally:
                 await recorder.stop()
             self.result.session = recorder.session
@@ -186,10 +214,21 @@ class Simulation:
             if cloud is not None:
                 await cloud.stop()
                 self.result.cloud = cloud
-            self._collect_speaker(board, clock)
-            self.result.machine = hw.machine  # the virtual hardware, for tests to inspect
-            hw.uninstall()
+            if hw is not None:
+                self._collect_speaker(board, clock)
+                self.result.machine = hw.machine  # the virtual hardware, for tests to inspect
+                self.result.device = {"runtime": "cpython",
+                                      "sys_implementation": mpruntime_host()}
+                hw.uninstall()
         return self.result
+
+    async def _run_device(self, board, recorder, token):
+        from tools.sim import mpruntime
+
+        cfg = config_for_device(self._config("ws://127.0.0.1:%d" % recorder.port, token,
+                                             board.NAME))
+        device = mpruntime.Device(self, board, heap_bytes=self.o.heap_bytes)
+        await device.run(cfg, self.o.presses, self.o.duration, recorder, end_at=self.o.end_at)
 
     async def _run_app(self, board, recorder, token):
         from app import runner
