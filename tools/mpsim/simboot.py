@@ -168,6 +168,30 @@ class Run:
             await self.sleep_until(vclock.now_us() / 1e6 + _TAIL_S, stopped)
 
 
+_KERNEL_MODULES = ("websock.kernels", "audio.g711", "audio.pcm", "b64", "cloud.jscan")
+
+
+def kernels():
+    """Which kernel each hot-loop module selected in this run, and whether it is native code:
+    a viper function is an object of its own type, unlike a bytecode one."""
+    def bytecode():
+        pass
+
+    out = {}
+    for name in _KERNEL_MODULES:
+        mod = sys.modules.get(name)
+        if mod is None:
+            continue
+        fast = getattr(mod, "_fast", None)
+        native = None
+        if fast is not None:
+            fns = [getattr(fast, n) for n in dir(fast)]
+            native = any(type(f).__name__ == "function" and type(f) is not type(bytecode)
+                         for f in fns)
+        out[name] = {"kernel": getattr(mod, "KERNEL", None), "native": native}
+    return out
+
+
 def finish(run, stats):
     import vi2s
     import vmachine
@@ -180,7 +204,7 @@ def finish(run, stats):
     gc.collect()
     stats.update(buses=buses, crashed=run.crashed, wdt_missed=vmachine.wdt_missed(),
                  resets=vmachine.resets, heap={"alloc": gc.mem_alloc(), "free": gc.mem_free()},
-                 implementation=implementation(), end_us=vclock.now_us())
+                 implementation=implementation(), kernels=kernels(), end_us=vclock.now_us())
     emit("END", stats)
 
 

@@ -237,11 +237,14 @@ class Device:
         res.device = {"runtime": "micropython", "heap_bytes": self.heap_bytes,
                       "sys_implementation": end.get("implementation"),
                       "heap_after_collect": end.get("heap"),
-                      "wdt_missed": end.get("wdt_missed"), "returncode": self.returncode}
+                      "kernels": end.get("kernels"), "wdt_missed": end.get("wdt_missed"),
+                      "returncode": self.returncode}
         err = self.stderr.decode("utf-8", "replace")
-        if "MemoryError" in err and not (res.crashed or "").startswith("the device ran out"):
-            res.crashed = "the device ran out of heap (-X heapsize=%d): MemoryError" % (
-                self.heap_bytes)
+        if "MemoryError" in (res.crashed or "") + err:
+            # One line that says what happened and what to change, whichever task hit it.
+            res.crashed = ("the device ran out of heap (-X heapsize=%d KB): %s; give it more "
+                           "with --heap-kb" % (self.heap_bytes // 1024,
+                                               res.crashed or "MemoryError"))
         elif self.end is None and res.crashed is None:
             tail = [x for x in err.strip().splitlines() if x.strip()][-1:] or ["no output"]
             res.crashed = "the device process exited (%s) before it reported: %s" % (
