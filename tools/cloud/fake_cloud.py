@@ -9,8 +9,13 @@ burst mode, a tool call to ask for, and injections ("KIND[:ARG]@WHEN", each fire
 Injections may also be requested per connection with the query parameter `fake_inject`
 (comma-separated), so a simulator or a board on the LAN can ask for them through its URL.
 
+TLS: pass `ssl=` (a server ssl.SSLContext, e.g. tools/certs/testpki's server_context()) and
+the cloud serves wss://; standalone, `--tls-cert CERT.pem [--tls-key KEY.pem]`. Plain ws:// is
+the default.
+
 usage: python -m tools.cloud.fake_cloud [--host 0.0.0.0] [--port 8765] [--burst] [--reply WAV]
        [--token T] [--inject SPEC ...] [--replay SESSION.jsonl] [--verbose]
+       [--tls-cert CERT.pem [--tls-key KEY.pem]]
 """
 
 import argparse
@@ -81,9 +86,10 @@ class CloudOptions:
 class FakeCloud:
     """The server. `async with FakeCloud(...) as cloud:` then connect to `cloud.url()`."""
 
-    def __init__(self, options=None, replay=None, **kw):
+    def __init__(self, options=None, replay=None, ssl=None, **kw):
         self.options = options or CloudOptions(**kw)
         self.replay = replay  # a tools.session Session to replay instead of reacting
+        self.ssl = ssl  # a server SSLContext: serve wss://; None: ws://
         self.append_tolerance = 5  # replay: append-run length difference that is no departure
         self.connections = []
         self.injections = list(self.options.injections)
@@ -100,7 +106,11 @@ class FakeCloud:
 
     def url(self, path=COZE_PATH, **query):
         q = "&".join("%s=%s" % kv for kv in query.items())
-        return "ws://%s:%d%s%s" % (self.host, self.port, path, "?" + q if q else "")
+        return "%s://%s:%d%s%s" % (self.scheme, self.host, self.port, path, "?" + q if q else "")
+
+    @property
+    def scheme(self):
+        return "ws" if self.ssl is None else "wss"
 
     def reply_audio(self, rate):
         if rate not in self._reply_cache:
@@ -120,7 +130,8 @@ class FakeCloud:
         from websockets.asyncio.server import serve
 
         self._server = await serve(self._handle, host, port, process_request=self._check,
-                                   compression=None, ping_interval=None, max_size=4 * 2**20)
+                                   compression=None, ping_interval=None, max_size=4 * 2**20,
+                                   ssl=self.ssl)
         sock = self._server.sockets[0]
         self.host, self.port = host, sock.getsockname()[1]
         return self
@@ -174,15 +185,27 @@ class FakeCloud:
         await conn.run()
 
 
+def server_context(certfile, keyfile=None):
+    """A server SSLContext presenting `certfile` (PEM; the key in it too when keyfile is None)."""
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(certfile, keyfile)
+    return ctx
+
+
 async def _serve_forever(args):
     from tools.session.format import read_session
 
     opts = CloudOptions(token=args.token, burst=args.burst, reply_wav=args.reply,
                         injections=args.inject or [], verbose=args.verbose)
     replay = read_session(args.replay) if args.replay else None
-    cloud = await FakeCloud(opts, replay=replay).start(args.host, args.port)
-    print("fake cloud listening: Coze ws://%s:%d%s?bot_id=..., Qwen ws://%s:%d%s"
-          % (args.host, cloud.port, COZE_PATH, args.host, cloud.port, QWEN_PATH), flush=True)
+    tls = server_context(args.tls_cert, args.tls_key) if args.tls_cert else None
+    cloud = await FakeCloud(opts, replay=replay, ssl=tls).start(args.host, args.port)
+    s = cloud.scheme
+    print("fake cloud listening: Coze %s://%s:%d%s?bot_id=..., Qwen %s://%s:%d%s"
+          % (s, args.host, cloud.port, COZE_PATH, s, args.host, cloud.port, QWEN_PATH),
+          flush=True)
     try:
         await asyncio.Event().wait()
     finally:
@@ -200,9 +223,23 @@ def main(argv=None):
     ap.add_argument("--inject", action="append", metavar="SPEC", help="e.g. error:5000@turn")
     ap.add_argument("--replay", default=None, help="replay this format-v1 session file")
     ap.add_argument("--verbose", "-v", action="store_true", help="print each non-audio event")
+    ap.add_argument("--tls-cert", default=None, metavar="PEM",
+                    help="serve wss:// with this certificate (chain) file")
+    ap.add_argument("--tls-key", default=None, metavar="PEM",
+                    help="its private key (default: in the --tls-cert file)")
     args = ap.parse_args(argv)
     if not os.path.isfile(args.reply):
         ap.error("--reply %s: no such file" % args.reply)
+    if args.tls_key and not args.tls_cert:
+        ap.error("--tls-key needs --tls-cert")
+    for flag, path in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key)):
+        if path and not os.path.isfile(path):
+            ap.error("%s %s: no such file" % (flag, path))
+    if args.tls_cert:
+        try:
+            server_context(args.tls_cert, args.tls_key)
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            ap.error("--tls-cert/--tls-key: cannot load the certificate and key: %s" % exc)
     try:
         asyncio.run(_serve_forever(args))
     except KeyboardInterrupt:

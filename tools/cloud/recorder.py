@@ -9,8 +9,14 @@ and nowhere else: the session file, the progress lines and the error messages ar
 a multi-connection session the replayer understands. The file is rewritten after every
 connection, so it is complete even if the recorder is stopped.
 
+TLS, both sides optional: `ssl=` (a server SSLContext) makes the device side wss://, so a device
+verifies a certificate the recorder presents; `upstream_ssl=` (a client SSLContext) is what a
+wss:// upstream is checked against (default: the system's CAs), e.g. a fake cloud whose
+certificate comes from a test CA. Standalone: `--tls-cert/--tls-key` and `--upstream-ca`.
+
 usage: python -m tools.cloud.recorder --upstream wss://ws.coze.cn --out session.jsonl
        [--listen 0.0.0.0:8766] [--token T (or env COZE_TOKEN)] [--mode ptt|free] [--description D]
+       [--tls-cert CERT.pem [--tls-key KEY.pem]] [--upstream-ca CA.pem]
 """
 
 import argparse
@@ -28,8 +34,10 @@ _CLOUDS = {"/v1/chat": "coze.chat", "/v1/audio/transcriptions": "coze.transcript
 
 class Recorder:
     def __init__(self, upstream, token=None, out_path=None, mode=None, description="",
-                 log=print):
+                 log=print, ssl=None, upstream_ssl=None):
         self.upstream = upstream.rstrip("/")
+        self.ssl = ssl  # server SSLContext for the device side; None: ws://
+        self.upstream_ssl = upstream_ssl  # client SSLContext for a wss:// upstream
         self.token = token
         self.out_path = out_path
         self.session = Session({"mode": mode, "description": description})
@@ -46,7 +54,8 @@ class Recorder:
         from websockets.asyncio.server import serve
 
         self._server = await serve(self._relay, host, port, process_request=self._open_upstream,
-                                   compression=None, ping_interval=None, max_size=4 * 2**20)
+                                   compression=None, ping_interval=None, max_size=4 * 2**20,
+                                   ssl=self.ssl)
         self.host, self.port = host, self._server.sockets[0].getsockname()[1]
         return self
 
@@ -65,7 +74,11 @@ class Recorder:
 
     def url(self, path="/v1/chat", **query):
         q = urlencode(query)
-        return "ws://%s:%d%s%s" % (self.host, self.port, path, "?" + q if q else "")
+        return "%s://%s:%d%s%s" % (self.scheme, self.host, self.port, path, "?" + q if q else "")
+
+    @property
+    def scheme(self):
+        return "ws" if self.ssl is None else "wss"
 
     def now(self):
         loop = asyncio.get_running_loop()
@@ -102,10 +115,11 @@ class Recorder:
         auth = "Bearer " + self.token if self.token else device_auth
         target = self.upstream + url.path + ("?" + urlencode(query) if query else "")
         self.say("device connected: %s -> %s" % (request.path, target))
+        tls = {"ssl": self.upstream_ssl} if self.upstream_ssl and target[:4] == "wss:" else {}
         try:
             connection.upstream = await connect(
                 target, additional_headers={"Authorization": auth} if auth else {},
-                compression=None, max_size=4 * 2**20, open_timeout=15)
+                compression=None, max_size=4 * 2**20, open_timeout=15, **tls)
         except InvalidStatus as e:
             r = e.response
             self.say("upstream refused the connection: HTTP %d" % r.status_code)
@@ -174,10 +188,21 @@ def _parse(raw):
 async def _run(args):
     host, _, port = args.listen.rpartition(":")
     token = args.token or os.environ.get("COZE_TOKEN")
-    rec = Recorder(args.upstream, token, args.out, args.mode, args.description)
+    serve_tls = upstream_tls = None
+    if args.tls_cert:
+        from tools.cloud.fake_cloud import server_context
+
+        serve_tls = server_context(args.tls_cert, args.tls_key)
+    if args.upstream_ca:
+        import ssl
+
+        upstream_tls = ssl.create_default_context(cafile=args.upstream_ca)
+    rec = Recorder(args.upstream, token, args.out, args.mode, args.description,
+                   ssl=serve_tls, upstream_ssl=upstream_tls)
     await rec.start(host or "127.0.0.1", int(port))
-    rec.say("listening on ws://%s:%d, forwarding to %s, writing %s (token %s)"
-            % (rec.host, rec.port, rec.upstream, args.out, REDACTED if token else "from device"))
+    rec.say("listening on %s://%s:%d, forwarding to %s, writing %s (token %s)"
+            % (rec.scheme, rec.host, rec.port, rec.upstream, args.out,
+               REDACTED if token else "from device"))
     try:
         await asyncio.Event().wait()
     finally:
@@ -193,7 +218,15 @@ def main(argv=None):
     ap.add_argument("--token", default=None, help="upstream token (default: env COZE_TOKEN)")
     ap.add_argument("--mode", default=None, choices=("ptt", "free", "text"))
     ap.add_argument("--description", default="")
+    ap.add_argument("--tls-cert", default=None, metavar="PEM",
+                    help="serve wss:// to the device with this certificate (chain) file")
+    ap.add_argument("--tls-key", default=None, metavar="PEM",
+                    help="its private key (default: in the --tls-cert file)")
+    ap.add_argument("--upstream-ca", default=None, metavar="PEM",
+                    help="trust this CA for a wss:// upstream (default: the system's CAs)")
     args = ap.parse_args(argv)
+    if args.tls_key and not args.tls_cert:
+        ap.error("--tls-key needs --tls-cert")
     try:
         asyncio.run(_run(args))
     except KeyboardInterrupt:

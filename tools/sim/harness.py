@@ -59,6 +59,11 @@ class SimOptions:
         self.greeting = ""
         self.volume = 70
         self.extra_config = {}
+        # TLS on the app's hop: True makes a test CA now (tools/certs/testpki) and the recorder
+        # serves wss:// with its certificate for 127.0.0.1; (certfile, keyfile) serves that
+        # certificate instead. The app trusts extra_config's ca_file, else that test CA.
+        self.tls = None
+        self.upstream_ca = None  # CA file the recorder trusts for a wss:// url (a test CA)
         self.mic_gate = True
         self.session_out = None
         self.replay = None  # a format-v1 Session (or its path) the fake cloud replays instead
@@ -104,6 +109,7 @@ class Simulation:
         self.result.options = self.o
         self._loop_t0 = None
         self.app = None
+        self._ca_file = None  # the test CA of tls=True
 
     def now(self):
         return asyncio.get_running_loop().time() - self._loop_t0
@@ -127,11 +133,15 @@ class Simulation:
 
     def _config(self, base_url, token, board_name):
         o = self.o
+        if o.tls and base_url.startswith("ws:"):
+            base_url = "wss:" + base_url[3:]  # the recorder serves TLS (see _tls)
         cfg = {"wifi_ssid": "sim-wifi", "wifi_password": "sim-password", "cloud": o.cloud,
                "token": token, "bot_id": o.bot_id or _BOT_ID, "base_url": base_url,
                "mode": o.mode, "codec": o.codec, "board": board_name, "volume": o.volume,
                "log_level": "debug", "mic_gate_while_speaking": o.mic_gate,
                "greeting": o.greeting}
+        if self._ca_file:
+            cfg["ca_file"] = self._ca_file
         if o.in_rate:
             cfg["in_rate"] = o.in_rate
         if o.out_rate:
@@ -142,6 +152,29 @@ class Simulation:
                 cfg["base_url"] = base_url + "/api-ws/v1/realtime"  # the fake cloud's Qwen path
         cfg.update(o.extra_config)
         return cfg
+
+    def _tls(self):
+        # (server context of the recorder, client context for its wss:// upstream)
+        import ssl
+
+        o = self.o
+        serve = upstream = None
+        if o.tls:
+            cert = o.tls
+            if cert is True:
+                import tempfile
+
+                from tools.certs.testpki import make_pki
+
+                # Removed with this Simulation (a device process may still read ca_file).
+                self._pki_dir = tempfile.TemporaryDirectory(prefix="sim-pki-")
+                pki = make_pki(self._pki_dir.name)
+                cert, self._ca_file = pki.server("good"), pki.ca_pem
+            serve = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            serve.load_cert_chain(*cert)
+        if o.upstream_ca:
+            upstream = ssl.create_default_context(cafile=o.upstream_ca)
+        return serve, upstream
 
     def _mic_source(self, board):
         from tools.cloud.audio import read_wav, resample
@@ -197,9 +230,10 @@ class Simulation:
                 kw.update(o.cloud_options)
                 cloud = await FakeCloud(**kw).start()
                 upstream, token = "ws://127.0.0.1:%d" % cloud.port, FAKE_TOKEN
+            serve_tls, upstream_tls = self._tls()
             recorder = await Recorder(upstream, token=token, out_path=o.session_out,
                                       mode=o.mode, description="simulated %s session" % o.mode,
-                                      log=None).start()
+                                      log=None, ssl=serve_tls, upstream_ssl=upstream_tls).start()
             try:
                 if on_device:
                     await self._run_device(board, recorder, token)
