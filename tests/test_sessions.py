@@ -61,10 +61,13 @@ def test_session_shows_its_scenario(path):
         assert presses(session, 0.0), "a push-to-talk session without a button press"
 
 
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
 @pytest.mark.parametrize("path", SESSIONS, ids=_name)
-def test_session_replays_without_departures(path):
+def test_session_replays_without_departures(path, runtime):
+    # Under both runtimes: the app in this process, and the deployed .mpy tree in the
+    # MicroPython unix port (tools/sim/mpruntime.py).
     session = read_session(path)
-    result, report = run(replay(session))
+    result, report = run(replay(session, runtime=runtime))
     assert ended_cleanly(result) is None, result.log[-5:]
     assert report["departures"] == []
     assert report["connections"] == len(session.of_kind("close"))

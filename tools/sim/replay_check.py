@@ -68,7 +68,7 @@ def presses(session, offset):
     return out
 
 
-def replay_options(session, mic_path, echo=None):
+def replay_options(session, mic_path, echo=None, runtime="cpython"):
     """SimOptions that replay `session` (a tools.session Session) with the app it recorded."""
     sim = session.header.get("sim")
     if not isinstance(sim, dict) or "end_at" not in sim:
@@ -80,13 +80,13 @@ def replay_options(session, mic_path, echo=None):
     kw = {k: sim[k] for k in ("board", "mode", "codec", "in_rate", "out_rate", "mic_gate",
                               "greeting", "volume") if k in sim}
     return SimOptions(replay=session, mic=mic_path, presses=presses(session, offset),
-                      end_at=float(sim["end_at"]), echo=echo, **kw)
+                      end_at=float(sim["end_at"]), echo=echo, runtime=runtime, **kw)
 
 
-async def replay(session, echo=None):
+async def replay(session, echo=None, runtime="cpython"):
     """Run the app against the replayed session: (SimResult, replay report)."""
     with tempfile.TemporaryDirectory() as tmp:
-        options = replay_options(session, os.path.join(tmp, "mic.wav"), echo)
+        options = replay_options(session, os.path.join(tmp, "mic.wav"), echo, runtime)
         result = await Simulation(options).run()
     return result, result.cloud.replay_report()
 
