@@ -7,6 +7,7 @@ NODE_DIR := tools/mptest
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 
 .PHONY: setup test test-py test-mp test-mpy lint sim bench reliability soak clean help
+.PHONY: test-mp-unix
 
 help:
 	@echo "make sim    run a simulated push-to-talk conversation (no board, no token needed)"
@@ -32,6 +33,9 @@ test-py: setup
 
 test-mp: setup
 	$(PY) tools/test_all.py --only micropython
+
+test-mp-unix: setup
+	$(PY) tools/test_all.py --only micropython-unix
 
 test-mpy: setup
 	$(PY) tools/test_all.py --only cross-compile

@@ -1,8 +1,9 @@
 """`make test`: run every test tier, print a one-line summary for each, fail if any fails.
 
-Tiers: pytest on CPython, the MicroPython (WebAssembly) tier, the mpy-cross compile of every
-device file, the hardware API type check (tools/hwcheck.py), and ruff. Each runs even when an
-earlier one failed, so one run shows everything.
+Tiers: pytest on CPython, the MicroPython tiers (WebAssembly, and the unix port with native
+viper kernels), the mpy-cross compile of every device file, the hardware API type check
+(tools/hwcheck.py), and ruff. Each runs even when an earlier one failed, so one run shows
+everything.
 usage: python tools/test_all.py [--only TIER ...]
 """
 
@@ -61,6 +62,11 @@ def tier_micropython():
     return code, counts_from_line(out, "micropython") or (0, 1, 0)
 
 
+def tier_micropython_unix():
+    code, out = run([PY, os.path.join("tools", "mptest", "run_unix.py")])
+    return code, counts_from_line(out, r"micropython \(unix\)") or (0, 1, 0)
+
+
 def tier_cross_compile():
     code, out = run([PY, os.path.join("tools", "cross_compile.py")])
     return code, counts_from_line(out, "cross-compile") or (0, 1, 0)
@@ -81,6 +87,7 @@ def tier_lint():
 TIERS = {
     "pytest": ("pytest (CPython)", tier_pytest),
     "micropython": ("micropython (WebAssembly)", tier_micropython),
+    "micropython-unix": ("micropython (unix)", tier_micropython_unix),
     "cross-compile": ("cross-compile (mpy-cross xtensawin)", tier_cross_compile),
     "hwcheck": ("hwcheck (mypy vs esp32 stubs)", tier_hwcheck),
     "lint": ("lint (ruff)", tier_lint),

@@ -13,6 +13,8 @@ NAMES = ("s32_to_s16", "copy", "scale16", "mono_to_stereo16", "s16_to_s32", "mea
          "resample16")
 # Mic slots: 24-bit data left-justified (INMP441), raw 32-bit, or 16-bit codecs.
 SHIFTS = (0, 1, 7, 8, 9, 11, 14, 16, 24, 31)
+# Values (before the shift) at the int16 rails and at the +-2**20 clamp that bounds the gain.
+EDGES = (0, 1, -1, 32767, 32768, -32768, -32769, 1048575, 1048576, 1048577, -1048576, -1048577)
 
 
 def test_pcm_selects_viper():
@@ -34,16 +36,39 @@ def _s32_to_s16(slots, n, shift, gain, soff, doff):
     return wrote, bytes(backing), bytes(inplace)
 
 
+def _slots(soff, n, shift):
+    # Mostly values that land in int16 range after the shift (some past it, so both saturation
+    # branches run), some right at the edges of the int16 and gain clamps, a few raw 32-bit
+    # words; every low byte counts when the shift is small.
+    out = kernel_util.rand_bytes(soff + 4 * n + 2)
+    bits = min(31, 17 + shift)
+    for i in range(n):
+        pick = random.getrandbits(3)
+        if pick == 0:
+            continue
+        v = random.getrandbits(bits) - (1 << (bits - 1))
+        if pick == 1:
+            v = EDGES[random.getrandbits(4) % len(EDGES)] << shift
+            if not -(1 << 31) <= v < (1 << 31):
+                continue
+        v &= 0xFFFFFFFF
+        for k in range(4):
+            out[soff + 4 * i + k] = (v >> (8 * k)) & 0xFF
+    return out
+
+
 def test_s32_to_s16_agrees():
     kernel_util.seed(10)
-    for n in kernel_util.lengths(320):
-        soff = random.getrandbits(3)
-        slots = kernel_util.rand_bytes(soff + 4 * n + 2)
-        shift = SHIFTS[random.getrandbits(8) % len(SHIFTS)]
-        gain = (256, 1, 1024, 1 + random.getrandbits(10))[random.getrandbits(2)]
-        doff = random.getrandbits(2)
-        what = "s32_to_s16 n=%d shift=%d gain=%d" % (n, shift, gain)
-        kernel_util.agree(pcm.use_kernel, what, _s32_to_s16, slots, n, shift, gain, soff, doff)
+    for index, n in enumerate(kernel_util.lengths(320)):
+        # Every shift at least once; each with unity, the smallest, the largest and a random gain.
+        shift = SHIFTS[index % len(SHIFTS)]
+        for gain in (256, 1, 1024, 1 + random.getrandbits(10)):
+            soff = random.getrandbits(3)
+            doff = random.getrandbits(2)
+            slots = _slots(soff, n, shift)
+            what = "s32_to_s16 n=%d shift=%d gain=%d" % (n, shift, gain)
+            kernel_util.agree(pcm.use_kernel, what, _s32_to_s16, slots, n, shift, gain, soff,
+                              doff)
 
 
 def _copy(src, n, soff, doff):
