@@ -27,6 +27,9 @@ def results():
     return {r["name"]: r for r in out}
 
 
+# One xdist group (make test runs pytest with --dist loadgroup): the module-scoped fixture then
+# runs the subset once, on one worker, instead of once on every worker that got a scenario.
+@pytest.mark.xdist_group("fault-matrix")
 @pytest.mark.parametrize("name", faultmatrix.FAST)
 def test_fault_scenario_recovers(results, name):
     res = results[name]
