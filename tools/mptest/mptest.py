@@ -86,12 +86,8 @@ async def alloc_async(fn, *args):
     return after - before
 
 
-def bench(key, value, unit="", target=None, tier=None, what=""):
+def bench(key, value, unit="", target=None, tier="micropython", what=""):
     import json
-
-    if tier is None:
-        # Unix figures use 8-byte pointers: keep them apart from the 32-bit figures of record.
-        tier = "micropython" if TIER == "webassembly" else "micropython-" + TIER
 
     row = {"key": key, "value": value, "unit": unit, "target": target, "tier": tier, "what": what}
     print("@@BENCH " + json.dumps(row))

@@ -5,6 +5,7 @@
 // The WebAssembly port has no native emitter, so `@micropython.viper` / `@micropython.native`
 // decorator lines are blanked when files are mounted: the kernels run as plain Python, and line
 // numbers in tracebacks stay true. Everything else is loaded byte for byte.
+// Its twin for the unix port, where the kernels run native, is run_unix.py (same harness).
 //
 // usage: node tools/mptest/run.mjs [-k SUBSTRING] [--bench-out FILE] [FILES...]
 import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
