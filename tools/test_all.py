@@ -44,7 +44,7 @@ def counts_from_line(output, label):
 def tier_pytest():
     report = os.path.join(OUT, "pytest.xml")
     # Simulated sessions mostly wait on real time, so workers overlap well even on 2 cores.
-    code, _ = run([PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", PYTEST_WORKERS,
+    code, _ = run([PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", PYTEST_WORKERS, "--dist", "loadgroup",
                    "--junitxml=" + report, "tests"])
     try:
         suite = ET.parse(report).getroot()
