@@ -44,7 +44,9 @@ def counts_from_line(output, label):
 def tier_pytest():
     report = os.path.join(OUT, "pytest.xml")
     # Simulated sessions mostly wait on real time, so workers overlap well even on 2 cores.
-    code, _ = run([PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", PYTEST_WORKERS, "--dist", "loadgroup",
+    # loadgroup: tests marked with one xdist_group share a worker (the fault-matrix subset).
+    code, _ = run([PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", PYTEST_WORKERS,
+                   "--dist", "loadgroup",
                    "--junitxml=" + report, "tests"])
     try:
         suite = ET.parse(report).getroot()
