@@ -49,6 +49,7 @@ class Controller:
         self.link = Link(self.session, log, self.queue, connect, self._on_audio_start,
                          self.tools, cfg["token"], trace)
         self.link.greeting = cfg.get("greeting") or None
+        self.link.ca_file = cfg.get("ca_file")
         if audio is not None:
             self.link.player = audio.player
         self._pending_mode = None
@@ -164,7 +165,9 @@ class Controller:
         elif action == S.A_WIFI_CONNECT:
             self._spawn(self._wifi())
         elif action == S.A_REPORT_ERROR:
-            self.log.error("app", str(arg) if arg else "stopped; press the button to retry")
+            # An event that carries its reason was logged where it was found: one line, not two.
+            if not arg:
+                self.log.error("app", "stopped; press the button to retry")
 
     def _new_session(self):
         # A fresh session per connection and per mode; the conversation (the bot's memory of

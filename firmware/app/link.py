@@ -2,7 +2,9 @@
 # task that turns server messages into player audio and state-machine events.
 #
 # Errors are classified once, here: a refused token (HTTP 401/403, error 4100/4101) is an auth
-# failure that stops retries; anything else on the way up is a connect failure that backs off.
+# failure that stops retries; so is a certificate the device cannot verify (websock's TLSError:
+# ca_file, base_url or the clock needs fixing, and retrying changes none of them), posted as
+# E_FATAL; anything else on the way up is a connect failure that backs off.
 # A server close while idle is an idle close (reconnect lazily); any other close is a dropped link.
 import asyncio
 
@@ -36,11 +38,12 @@ class Link:
         self._turn_audio = False
         self.idle = True  # no turn in flight: a server close now is an idle close
         self.greeting = None  # text the bot speaks once after the first connect
+        self.ca_file = "ca_file"  # named in the hint of a certificate failure
 
     # ---- connect / close -------------------------------------------------------------------
 
     async def connect(self):
-        from websock import HandshakeError, WebSocketError
+        from websock import HandshakeError, TLSError, WebSocketError
 
         await self.close()
         url = self.session.url()
@@ -52,8 +55,15 @@ class Link:
                        "cloud refused the connection (HTTP %s %s, logid %s)%s" % (
                            exc.status, exc.reason, exc.logid or "-", _auth_hint(exc.status)))
             return
+        except TLSError as exc:
+            self._fail(S.E_FATAL, "%s: %s, then press" % (exc, _tls_hint(exc.reason,
+                                                                          self.ca_file)))
+            return
         except (OSError, WebSocketError, asyncio.TimeoutError) as exc:
             self._fail(S.E_CONNECT_FAILED, "cannot reach the cloud: %r" % (exc,))
+            return
+        except Exception as exc:  # noqa: BLE001 - e.g. no ssl module: never stuck in CONNECTING
+            self._fail(S.E_CONNECT_FAILED, "connect failed: %r" % (exc,))
             return
         self.ws = ws
         self._turn_audio = False  # a reply cut off with the old link must not mute the next
@@ -282,6 +292,16 @@ class Link:
             if self.trace is not None:
                 self.trace("first_audio", "")
             self._on_audio_start()
+
+
+def _tls_hint(reason, ca_file):
+    if reason == "date":
+        return "check the device clock (NTP) and the server's certificate dates"
+    if reason == "name":
+        return "check the host name in base_url"
+    if reason == "ca":
+        return "put the server's root CA in ca_file %s (tools/certs/README.md)" % ca_file
+    return "check ca_file %s (`make deploy` copies it)" % ca_file
 
 
 def _auth_hint(status):

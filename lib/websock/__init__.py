@@ -8,6 +8,7 @@ from websock.errors import (
     HandshakeError,
     MessageTooBig,
     ProtocolError,
+    TLSError,
     WebSocketError,
 )
 from websock.frame import BINARY, HEADER_ROOM, TEXT
@@ -18,6 +19,7 @@ __all__ = (
     "WebSocketError",
     "HandshakeError",
     "ProtocolError",
+    "TLSError",
     "MessageTooBig",
     "ConnectionClosed",
     "TEXT",

@@ -1,7 +1,8 @@
 # connect(): DNS, TCP, TLS and the HTTP upgrade, each under its own timeout, then a WebSocket.
 #
-# Device (MicroPython): TLS verification uses the CA the caller passes as `cadata` (PEM or DER);
-# the hostname goes to mbedtls as SNI and for the certificate check. socket.getaddrinfo blocks on
+# Device (MicroPython): TLS verification uses the CA the caller passes as `cadata` (PEM or DER;
+# see tls.py); the hostname goes to mbedtls as SNI and for the certificate check. A certificate
+# that fails the check raises TLSError, whichever step it surfaces in. socket.getaddrinfo blocks on
 # MicroPython (lwIP applies its own DNS retry limit), so dns_timeout_ms cannot cut it short there;
 # asyncio.open_connection defers the TLS handshake to the first write, so tls_timeout_ms bounds
 # "handshake + sending the upgrade request".
@@ -18,49 +19,24 @@ from websock.stream import Link
 
 _MP = sys.implementation.name == "micropython"
 _MAX_HEAD = const(4096)
-_warned_insecure = False
 
 
-def _warn_insecure(host):
-    global _warned_insecure
-    if not _warned_insecure:
-        _warned_insecure = True
-        print("websock: WARNING: insecure=True, the certificate of %s is NOT checked" % host)
-
-
-def _tls_context(host, ssl_context, cadata, insecure):
-    if ssl_context is not None:
-        return ssl_context
-    import ssl
-
-    if insecure:
-        _warn_insecure(host)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        if not _MP:
-            ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        return ctx
-    if cadata is None:
-        if _MP:
-            raise WebSocketError(
-                "wss://%s needs cadata= (the server's CA certificate, PEM or DER), or "
-                "insecure=True to skip the check" % host
-            )
-        return ssl.create_default_context()
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    if not _MP and bytes(cadata[:10]) == b"-----BEGIN":
-        cadata = bytes(cadata).decode()  # CPython takes PEM as str, DER as bytes
-    ctx.load_verify_locations(cadata=cadata)
-    return ctx
-
-
-async def _timed(what, awaitable, timeout_ms):
+async def _timed(what, awaitable, timeout_ms, tls_host=None):
+    # tls_host: a TLS handshake may be in this step, so a failed certificate check becomes
+    # the TLSError that says which check failed.
     try:
         return await asyncio.wait_for_ms(awaitable, timeout_ms)
     except asyncio.TimeoutError:
         raise WebSocketError("%s timed out after %d ms" % (what, timeout_ms)) from None
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
+        if tls_host is not None:
+            from websock.tls import cert_error
+
+            err = cert_error(tls_host, exc)
+            if err is not None:
+                raise err from None
+        if not isinstance(exc, OSError):
+            raise
         raise WebSocketError("%s failed: %s" % (what, exc)) from exc
 
 
@@ -77,6 +53,13 @@ async def _resolve(host, port, timeout_ms):
         timeout_ms,
     )
     return infos[0][4][0]
+
+
+async def _send(link, data):
+    # write() is in the timed step too: on MicroPython it may be what finishes the handshake
+    # (and raises its verify error).
+    link.write(data)
+    await link.drain()
 
 
 async def _read_head(link):
@@ -115,7 +98,11 @@ async def connect(
     """Open a WebSocket to ws:// or wss:// `url` with extra request `headers` (e.g.
     {"Authorization": "Bearer ..."}). Raises HandshakeError (refused upgrade) or WebSocketError."""
     secure, host, port, resource = handshake.parse_url(url)
-    ctx = _tls_context(host, ssl_context, cadata, insecure) if secure else None
+    ctx = ssl_context if secure else None
+    if secure and ctx is None:
+        from websock import tls
+
+        ctx = tls.context(host, cadata, insecure)
     key = handshake.make_key(kernels.random_bytes(16))
     req = handshake.request(host, port, secure, resource, key, headers)
     ip = await _resolve(host, port, dns_timeout_ms)
@@ -126,18 +113,20 @@ async def connect(
         opening = asyncio.open_connection(ip, port)
     reader, writer = await _timed("TCP connect to " + where, opening, connect_timeout_ms)
     link = Link(reader, writer)
+    tls_host = host if ctx is not None else None
     try:
         if ctx is not None and not _MP:
             await _timed(
                 "TLS handshake with " + where,
                 writer.start_tls(ctx, server_hostname=host),
                 tls_timeout_ms,
+                tls_host,
             )
-        link.write(req)
         sending = "TLS handshake with " if _MP and ctx is not None else "upgrade request to "
-        await _timed(sending + where, link.drain(), tls_timeout_ms)
+        await _timed(sending + where, _send(link, req), tls_timeout_ms, tls_host)
+        # MicroPython may finish the handshake only when the response is read.
         head = await _timed(
-            "websocket upgrade at " + where, _read_head(link), handshake_timeout_ms
+            "websocket upgrade at " + where, _read_head(link), handshake_timeout_ms, tls_host
         )
         handshake.check_response(head, key, headers)
     except BaseException:

@@ -19,6 +19,16 @@ class HandshakeError(WebSocketError):
         self.logid = logid
 
 
+class TLSError(WebSocketError):
+    """The server's certificate failed the check, or cadata is unreadable: a configuration
+    problem, not a network one. `reason`: "ca", "date", "name", "cert" or "cadata" (see tls.py)."""
+
+    def __init__(self, message, reason, host):
+        super().__init__(message)
+        self.reason = reason
+        self.host = host
+
+
 class ProtocolError(WebSocketError):
     """The server broke RFC 6455; the client closed with `code` (1002, or 1007 for bad UTF-8)."""
 
