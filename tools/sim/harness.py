@@ -183,7 +183,8 @@ class Simulation:
         if not self.o.mic:
             return PcmSource(b"")
         samples, rate = read_wav(self.o.mic)
-        return PcmSource(resample(samples, rate, board.MIC["rate"]).tobytes())
+        # Sample 0 at t=0, the simulation start: one timeline with the button schedule.
+        return PcmSource(resample(samples, rate, board.MIC["rate"]).tobytes(), at_clock_zero=True)
 
     async def run(self):
         import boards

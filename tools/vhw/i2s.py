@@ -41,12 +41,22 @@ _REQUIRED = ("sck", "ws", "sd", "mode", "bits", "format", "rate", "ibuf")
 
 class PcmSource:
     """Mono PCM16 LE audio for a virtual mic. feed() appends; past the end it reads silence
-    (or wraps around when loop=True)."""
+    (or wraps around when loop=True).
 
-    def __init__(self, pcm=b"", loop=False):
+    at_clock_zero=True puts sample 0 at the clock's t=0 (the simulation start): the room plays
+    the audio from then on, and a bus created later hears it from its creation, as a real mic
+    would. Otherwise sample 0 is heard the moment the bus starts (scripted feed() sources)."""
+
+    def __init__(self, pcm=b"", loop=False, at_clock_zero=False):
         self._buf = bytearray(pcm)
         self._pos = 0
         self.loop = loop
+        self.at_clock_zero = at_clock_zero
+
+    def skip_to(self, n):
+        """Go on from sample n unless already past it: what played in the room while no bus
+        was listening is not heard (a bus created again later resumes at its own time)."""
+        self._pos = max(self._pos, min(len(self._buf) // 2 * 2, 2 * n))
 
     def feed(self, pcm):
         self._buf += pcm
@@ -143,6 +153,8 @@ class _I2SBase:
         self._done = 0  # frames the DMA has moved (TX: played, RX: captured and taken or lost)
         self._fifo = bytearray()  # TX: bytes waiting in DMA; RX: unused
         self._rx_taken = 0  # RX: frames handed to the app or dropped
+        if mode == self.RX and getattr(self._source(), "at_clock_zero", False):
+            self._source().skip_to(self._t0 * self.rate // 1_000_000)
         self.played = bytearray()
         self.writes = []  # TX: (now_us, bytes accepted) for each non-empty write
         self.underrun_frames = 0
