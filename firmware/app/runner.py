@@ -88,10 +88,22 @@ async def main(crash_file=None, cfg=None, log=None, connect=None, trace=None, wa
                      connect or make_connect(cfg, log), trace)
     app.audio = AudioPath(board, _hw, cfg, app.audio_frame)
     app.link.player = app.audio.player
+    app.audio.player.on_gap = _gap_reporter(log, trace)
     _app = app
     if crash_file:
         asyncio.create_task(_forget_crashes(crash_file))
     await app.run()
+
+
+def _gap_reporter(log, trace):
+    """Silence inside a reply is heard as a crackle: say so (and tell the simulator when)."""
+
+    def on_gap(kind, ms):
+        log.debug("audio", "%d ms of silence inside the reply (%s)" % (ms, kind))
+        if trace is not None:
+            trace("gap", "%s %d" % (kind, ms))
+
+    return on_gap
 
 
 def current():

@@ -22,7 +22,14 @@
 #   21 + 3 = 24 ms at 24 kHz: under the 40 ms target.
 # - When a turn has played out, a tail of silence (tail_ms, >= the DMA depth) is written so the
 #   DMA does not replay stale buffers, and then `idle` is set.
+# - Every silence inside a reply is counted, with its cause (on_gap(kind, ms) tells the app):
+#   "underrun": the ring ran dry (the audio had not arrived); the silence played until the
+#   refill is stats["underrun_ms"]. "late": the ring had audio but this task wrote it after the
+#   DMA had played out everything queued (the CPU was elsewhere), so the DMA played zeros; each
+#   write knows when the DMA runs dry (the time of the previous write plus what it queued), and
+#   lateness past one chunk is stats["late_gaps"] / stats["late_ms"].
 import asyncio
+import time
 
 from micropython import const
 
@@ -62,6 +69,8 @@ class Player:
         self._scratch = bytearray(2 * _SCRATCH) if need_scratch else None
         if self._resampler is not None:
             self._resampled = bytearray(2 * self._resampler.max_out(_SCRATCH))
+        # Lateness below one chunk is the scheduler's jitter, inaudible behind the DMA's depth.
+        self._slack_us = _CHUNK_FRAMES * 1_000_000 // rate
         self._pair = bytearray(2)
         self._carry = -1  # low byte of a sample split across writes, or -1
         self._playing = False
@@ -69,12 +78,17 @@ class Player:
         self._eot = False
         self._tail = 0
         self._task = None
+        self._dry_at = 0  # ticks_us when the DMA will have played all it was given
+        self._in_reply = False  # a reply's audio has started and has not ended
+        self._refill_bytes = 0  # silence played in the current underrun
+        self.on_gap = None  # on_gap(kind, ms): "underrun" | "late", told as each gap ends
         self._data = asyncio.Event()
         self._room = asyncio.Event()
         self.idle = asyncio.Event()
         self.idle.set()
         self.stats = {"underruns": 0, "peak_fill_bytes": 0, "bytes_played": 0, "bytes_in": 0,
-                      "silence_bytes": 0, "clears": 0, "odd_bytes_dropped": 0}
+                      "silence_bytes": 0, "clears": 0, "odd_bytes_dropped": 0,
+                      "underrun_ms": 0, "late_gaps": 0, "late_ms": 0}
 
     # -- network side (sans-IO) -------------------------------------------------------------
 
@@ -202,6 +216,7 @@ class Player:
         self._playing = False
         self._refill = False
         self._eot = False
+        self._in_reply = False  # a barge-in ends the reply: the silence after it is wanted
         self.stats["clears"] += 1
         self._room.set()
         self._data.set()
@@ -221,11 +236,13 @@ class Player:
             if not self._playing:
                 if self._ready():
                     self._playing = True
+                    self._end_underrun()
                     self._refill = False
                     self._tail = 0
                     continue
                 if self._refill and self._eot:
                     # The turn ended exactly as the ring ran dry: nothing left to wait for.
+                    self._end_underrun()
                     self._refill = False
                     self._eot = False
                     self._tail = self._tail_bytes
@@ -233,11 +250,16 @@ class Player:
                     # Keep the DMA fed with zeros, not stale buffers.
                     if self._tail > 0:
                         self._tail -= len(self._silence)
+                        self._in_reply = False  # the reply has played out
+                    else:
+                        self._refill_bytes += len(self._silence)
+                    self._note_write(len(self._silence))
                     await speaker.write(self._silence)
                     self.stats["silence_bytes"] += len(self._silence)
                     continue
                 if ring.used() < 2:
                     self._eot = False
+                    self._in_reply = False
                     self.idle.set()
                 self._data.clear()
                 await self._data.wait()
@@ -253,8 +275,32 @@ class Player:
                     self._refill = True
                 continue
             self._room.set()
+            self._note_write(n)
+            self._in_reply = True
             await speaker.write(chunk, n)
             self.stats["bytes_played"] += n
+
+    def _note_write(self, nbytes):
+        # Called just before a write: everything written before has reached the DMA (write()
+        # returns once it has), so if the DMA's end of audio is already past, it played zeros.
+        now = time.ticks_us()
+        late = time.ticks_diff(now, self._dry_at)
+        if self._in_reply and late > self._slack_us:
+            ms = late // 1000
+            self.stats["late_gaps"] += 1
+            self.stats["late_ms"] += ms
+            if self.on_gap is not None:
+                self.on_gap("late", ms)
+        start = now if late > 0 else self._dry_at
+        self._dry_at = time.ticks_add(start, (nbytes >> 1) * 1_000_000 // self.rate)
+
+    def _end_underrun(self):
+        if self._refill_bytes:
+            ms = self._refill_bytes * 500 // self.rate
+            self.stats["underrun_ms"] += ms
+            self._refill_bytes = 0
+            if self.on_gap is not None:
+                self.on_gap("underrun", ms)
 
     def start(self):
         """Start run() as a task the player owns (deinit() cancels it)."""

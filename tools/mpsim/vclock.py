@@ -1,10 +1,10 @@
 # The simulation's one timeline inside MicroPython: microseconds since the host's t=0.
 #
 # The host passes its t=0 as a ticks_us value: the unix port's ticks come from CLOCK_MONOTONIC,
-# the clock CPython's event loop uses, so both sides agree to the microsecond. ticks wrap every
-# 2**30 us (about 18 min) and ticks_diff is only good for half that, so elapsed time is
-# accumulated from short differences instead: valid as long as now_us() is called at least every
-# few minutes, which every bus poll does.
+# the clock CPython's event loop uses, so both sides agree to the microsecond (on the unix port
+# at 64 bits the ticks period is 2**62, so the host's raw microseconds are a valid tick). Elapsed
+# time is accumulated from short differences, so it stays right on a port whose ticks wrap sooner
+# (2**30 us on the boards), as long as now_us() is called every few minutes: every bus poll does.
 import time
 
 _last = time.ticks_us()

@@ -15,6 +15,7 @@ import json
 import os
 import sys
 
+from tools.sim.gaps import describe
 from tools.sim.harness import DEFAULT_MIC, ROOT, SimOptions, Simulation
 from tools.sim.metrics import report
 from tools.sim.mpruntime import DEFAULT_HEAP_BYTES
@@ -54,6 +55,8 @@ def parse_args(argv):
                    "MicroPython unix port (micropython)")
     p.add_argument("--heap-kb", type=int, help="micropython: the device's heap in KB "
                    "(-X heapsize; default %d)" % (DEFAULT_HEAP_BYTES // 1024))
+    p.add_argument("--allow-gaps", action="store_true", help="do not fail a run whose answer "
+                   "had silence inside it (the report lists each gap and its cause either way)")
     p.add_argument("--verbose", action="store_true", help="also print the app's log lines")
     return p.parse_args(argv)
 
@@ -91,7 +94,7 @@ def build_options(args, env=os.environ):
         heap_bytes=args.heap_kb * 1024 if args.heap_kb else None)
 
 
-def verdict(result, options):
+def verdict(result, options, allow_gaps=False):
     """None when the session ended cleanly, else a one-line reason."""
     if result.crashed:
         return "the app crashed: " + result.crashed
@@ -108,6 +111,9 @@ def verdict(result, options):
     samples, _ = result.speaker
     if options.presses and not (samples != 0).any():
         return "the speaker stayed silent"
+    if result.gaps and not allow_gaps:
+        return "an answer had %d gap(s), %d ms in all; first: %s (--allow-gaps accepts them)" % (
+            len(result.gaps), sum(g["ms"] for g in result.gaps), describe(result.gaps[0]))
     return None
 
 
@@ -149,7 +155,7 @@ def main(argv=None):
     # The recorder writes the session while it runs: its folder must exist (out/ is not in git).
     os.makedirs(os.path.dirname(os.path.abspath(options.session_out)), exist_ok=True)
     result = asyncio.run(Simulation(options).run())
-    reason = verdict(result, options)
+    reason = verdict(result, options, allow_gaps=args.allow_gaps)
     rep = report(result, reason)
     paths = write_outputs(result, options, args, rep)
     med = rep["latency_median_ms"]
@@ -158,6 +164,8 @@ def main(argv=None):
               rep["turns"], med["press_to_first_append_ms"], med["release_to_complete_ms"],
               med["first_audio_to_sound_ms"], med["bargein_to_silence_ms"], rep["underruns"],
               rep["reconnects"]))
+    for gap in rep["gaps"]:
+        print("sim: gap: " + describe(gap))
     for name in ("speaker", "session", "report", "timeline"):
         print("sim: %-8s %s" % (name, os.path.relpath(paths[name])))
     if reason:

@@ -93,6 +93,7 @@ class SimResult:
         self.cloud = None  # the FakeCloud, when one ran
         self.machine = None  # the virtual `machine` module the app ran on (CPython runtime)
         self.device = {}  # runtime, sys.implementation as the device saw it, heap, ...
+        self.gaps = []  # silence inside replies, with its cause (tools/sim/gaps.py)
         self.options = None
 
     def events(self, name):
@@ -202,6 +203,11 @@ class Simulation:
 
             mpruntime.deployed_tree()  # built (or found) before t=0, so it costs no sim time
         self._loop_t0 = asyncio.get_running_loop().time()
+        from tools.sim.gaps import SchedMonitor
+
+        self.monitor = SchedMonitor(self.now)
+        if not on_device:
+            self.monitor.start(os.getpid())  # the app runs on this process's event loop
         board = boards.load(o.board)
         clock = RealClock()
         # Sim time of the virtual hardware's t=0 (both clocks are the same monotonic source).
@@ -246,6 +252,10 @@ class Simulation:
             if recorder._t0 is not None:
                 self.result.session_offset = recorder._t0 - self._loop_t0
         finally:
+            from tools.sim.gaps import gaps
+
+            self.monitor.stop()
+            self.result.gaps = gaps(self.result, self.monitor)
             if cloud is not None:
                 await cloud.stop()
                 self.result.cloud = cloud

@@ -88,6 +88,8 @@ def report(result, reason=None):
         "states": [[round(t, 3), s] for t, s in states],
         "crashed": result.crashed,
         "speaker_seconds": round(len(result.speaker[0]) / rate, 2) if result.speaker else 0,
+        "gaps": result.gaps,
+        "gap_ms": sum(g["ms"] for g in result.gaps),
         "runtime": result.device.get("runtime"),
         "sys_implementation": result.device.get("sys_implementation"),
         "device": result.device,

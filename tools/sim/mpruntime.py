@@ -5,7 +5,7 @@ the device moves into its own process: `micropython -X heapsize=N tools/mpsim/si
 running the tree `make deploy` would copy (mpy-cross output, here `-march=x64` so the viper
 kernels are native code) on the virtual hardware in tools/mpsim. The two sides share one
 timeline: the host passes its t=0 as a tick value of CLOCK_MONOTONIC, the clock both CPython's
-event loop and the unix port's ticks_us() read.
+event loop and the unix port's ticks_us() read (whose period there is 2**62, so no wrap).
 
 Files of one run (in a temporary folder): spec.json (config, button schedule, paths), mic.raw
 (the mic WAV in the bus's app-side slot format, sample 0 at t=0), speaker.raw (every frame the
@@ -29,7 +29,6 @@ ARCH = "x64"
 # A board with PSRAM gives MicroPython megabytes; 2 MB at 8-byte pointers is that class of board.
 # A no-PSRAM figure comes from `make bench`, not from here.
 DEFAULT_HEAP_BYTES = 2 * 1024 * 1024
-_TICKS_MASK = (1 << 30) - 1
 _STOP_GRACE_S = 15.0  # after the script's own end: link close, task teardown, stats
 
 
@@ -148,7 +147,8 @@ class Device:
     async def run(self, cfg, presses, duration, recorder, end_at=None):
         sim = self.sim
         with tempfile.TemporaryDirectory(prefix="mpsim-") as workdir:
-            t0_ticks = int(round(sim._loop_t0 * 1e6)) & _TICKS_MASK
+            # Unmasked: the unix port's ticks period is 2**62 at 64 bits (not the boards' 2**30).
+            t0_ticks = int(round(sim._loop_t0 * 1e6))
             spec = self.spec(workdir, cfg, presses, duration, end_at is not None, t0_ticks)
             spec_path = os.path.join(workdir, "spec.json")
             with open(spec_path, "w") as f:
@@ -158,6 +158,7 @@ class Device:
             proc = await asyncio.create_subprocess_exec(
                 *cmd, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE, cwd=workdir)
+            sim.monitor.start(proc.pid)  # the device's own process, for tools/sim/gaps.py
             last_press = max([r for _, r in presses] or [0.0])
             limit = (duration if duration is not None else last_press + 30.0) + _STOP_GRACE_S
             if end_at is not None:

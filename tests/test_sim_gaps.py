@@ -1,0 +1,100 @@
+"""Honest counts: every silence inside an answer is counted, with its time and its cause.
+
+The device's player reports each gap (lib/audio/player.py: "underrun" when its ring ran dry,
+"late" when it wrote after the DMA had played out); the simulator names the cause from the
+kernel's scheduler account (tools/sim/gaps.py: "host" when the process sat waiting for a CPU,
+else "app" or "network"). `python -m tools.sim` fails a run whose answer had a gap unless
+--allow-gaps is given, and prints where each gap was.
+"""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tools.sim import gaps
+from tools.sim.harness import ROOT, SimOptions, Simulation
+
+# A 2 s network stall in the middle of the answer (after its 20th audio message): far longer
+# than the player's buffer, so the speaker must go quiet inside the answer.
+STALL = "stall:2@audio:20"
+
+
+def _cli(*args):
+    env = dict(os.environ)
+    env.pop("COZE_TOKEN", None)
+    env.pop("COZE_BOT_ID", None)
+    return subprocess.run([sys.executable, "-m", "tools.sim", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+def test_an_answer_with_a_gap_fails_the_run_and_says_where(runtime, tmp_path):
+    p = _cli("--runtime", runtime, "--inject", STALL, "--out-dir", str(tmp_path / "strict"))
+    assert p.returncode == 1, p.stdout[-2000:]
+    failed = [line for line in p.stdout.splitlines() if line.startswith("sim: FAILED")]
+    assert len(failed) == 1 and "gap" in failed[0] and "underrun" in failed[0], failed
+    assert "--allow-gaps" in failed[0]
+    p = _cli("--runtime", runtime, "--inject", STALL, "--allow-gaps",
+             "--out-dir", str(tmp_path / "allowed"))
+    assert p.returncode == 0, p.stdout[-2000:]
+    with open(tmp_path / "allowed" / "sim-report.json") as f:
+        rep = json.load(f)
+    underruns = [g for g in rep["gaps"] if g["kind"] == "underrun"]
+    assert underruns and underruns[0]["ms"] >= 500, rep["gaps"]
+    # It starts inside the answer: after SPEAKING began, before the run went back to READY.
+    speaking = [t for t, s in rep["states"] if s == "SPEAKING"]
+    assert speaking[0] < underruns[0]["t"] < rep["states"][-1][0]
+    assert rep["player"]["underrun_ms"] >= 500
+    assert any(line.startswith("sim: gap: ") for line in p.stdout.splitlines())
+
+
+def test_a_stalled_play_task_is_a_late_gap_of_the_app():
+    # Block the app's event loop (it shares this process's loop under CPython) for 120 ms in the
+    # middle of the answer: the DMA plays out, and the player must report the silence as late.
+    async def run():
+        sim = Simulation(SimOptions(presses=[(1.0, 2.2)], echo=None,
+                                    cloud_options={"think_s": 0.1}))
+        loop = asyncio.get_running_loop()
+
+        def stall_when_speaking():
+            if any(s == "SPEAKING" for _, s in sim.result.states()):
+                time.sleep(0.12)  # the whole loop stops: the play task cannot write
+            else:
+                loop.call_later(0.05, stall_when_speaking)
+
+        loop.call_later(2.5, stall_when_speaking)
+        return await sim.run()
+
+    result = asyncio.run(asyncio.wait_for(run(), 60))
+    late = [g for g in result.gaps if g["kind"] == "late"]
+    assert late and 60 <= late[0]["ms"] <= 400, result.gaps
+    assert late[0]["cause"] in ("app", "host"), late  # sleeping is not waiting for a CPU
+    assert result.player_stats["late_gaps"] >= 1
+
+
+class _Monitor:
+    def __init__(self, samples):
+        self.samples = samples
+
+    waited_ms = gaps.SchedMonitor.waited_ms
+
+
+class _Result:
+    def __init__(self, trace):
+        self.trace = trace
+
+
+def test_a_gap_while_the_process_waited_for_a_cpu_is_the_hosts():
+    # 60 ms of run-queue wait around a 50 ms late gap: the host's; 2 ms: the app's.
+    trace = [(3.0, "gap", "late 50"), (5.0, "gap", "underrun 80")]
+    busy = _Monitor([(2.9, 0), (3.01, 60_000_000), (4.8, 60_000_000), (5.01, 62_000_000)])
+    got = gaps.gaps(_Result(trace), busy)
+    assert [(g["kind"], g["cause"]) for g in got] == [("late", "host"), ("underrun", "network")]
+    assert got[0]["t"] == 2.95 and got[0]["waited_ms"] == 60.0
+    assert "waiting 60.0 ms for a CPU" in gaps.describe(got[0])
+    assert gaps.gaps(_Result(trace), _Monitor([]))[0]["cause"] == "unknown"
