@@ -280,3 +280,16 @@ def test_the_app_on_micropython_over_wss():
     seen = states(result)
     assert seen[:3] == ["WIFI", "CONNECTING", "READY"], result.log
     assert "SPEAKING" in seen and errors(result) == [], result.log
+
+
+def test_fake_cloud_cli_checks_its_tls_flags(pki, capsys):
+    from tools.cloud import fake_cloud
+
+    cert, key = pki.server("good")
+    _, wrong_key = pki.server("expired")
+    for argv, says in ((["--tls-key", key], "--tls-key needs --tls-cert"),
+                       (["--tls-cert", cert + ".missing"], "no such file"),
+                       (["--tls-cert", cert, "--tls-key", wrong_key], "cannot load")):
+        with pytest.raises(SystemExit) as info:
+            fake_cloud.main(argv)
+        assert info.value.code == 2 and says in capsys.readouterr().err
