@@ -269,17 +269,24 @@ def test_tls_true_makes_its_own_test_ca():
 
 
 @needs_micropython
-def test_the_app_on_micropython_over_wss():
+def test_the_app_on_micropython_over_wss(pki):
     # The deployed firmware in the unix port (tools/sim --runtime micropython), its ca_file the
     # PEM test CA that tls=True makes: the device's own mbedtls verifies the recorder.
-    result = asyncio.run(Simulation(SimOptions(runtime="micropython", tls=True, echo=None,
-                                               presses=[(1.0, 3.0)])).run())
+    def run(**kw):
+        return asyncio.run(Simulation(SimOptions(runtime="micropython", tls=True, echo=None,
+                                                 **kw)).run())
+
+    result = run(presses=[(1.0, 3.0)], duration=7.0)
     if any("no module named 'ssl'" in line for line in result.log):
         pytest.skip("the micropython sim runtime cannot import ssl (its sys.path lacks "
                     "'.frozen', where the unix port keeps ssl)")
     seen = states(result)
     assert seen[:3] == ["WIFI", "CONNECTING", "READY"], result.log
     assert "SPEAKING" in seen and errors(result) == [], result.log
+    result = run(extra_config={"ca_file": pki.other_ca_pem}, duration=3.0)
+    assert states(result) == ["WIFI", "CONNECTING", "ERROR"], result.log
+    (line,) = errors(result)
+    assert "TLS: 127.0.0.1's certificate is not signed by a trusted CA: put" in line, line
 
 
 def test_fake_cloud_cli_checks_its_tls_flags(pki, capsys):
