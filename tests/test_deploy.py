@@ -16,8 +16,7 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
-import deploy  # noqa: E402
+from tools import deploy  # noqa: E402
 
 TOKEN = "pat_DEPLOY_TEST_TOKEN_never_on_a_command_line_5"
 

@@ -17,9 +17,9 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools", "rawrepl"))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
-import deploy  # noqa: E402
 from ptyboard import PtyBoard, available  # noqa: E402
+
+from tools import deploy  # noqa: E402
 
 MPREMOTE = os.path.join(os.path.dirname(sys.executable), "mpremote")
 TOKEN = "pat_PTY_TEST_TOKEN_must_never_leak_31"

@@ -8,13 +8,11 @@ only what is committed; a file still being written is not expected in it.
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
-import deploy  # noqa: E402
+from tools import deploy  # noqa: E402
 
 FIX = "regenerate with: .venv/bin/python tools/deploy.py --package-json"
 

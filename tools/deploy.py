@@ -26,13 +26,15 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-for _path in (HERE, os.path.join(ROOT, "firmware"), os.path.join(ROOT, "lib"), ROOT):
+# Not tools/ itself: its `cloud` package would shadow the device's lib/cloud for every import
+# after this one in the same process (pytest workers, the simulator).
+for _path in (os.path.join(ROOT, "firmware"), os.path.join(ROOT, "lib"), ROOT):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
 import compat  # noqa: E402,F401,I001 - MicroPython shims first: config lists boards/
 import config  # noqa: E402,I001 - firmware/config.py, the device's own validation
-import cross_compile  # noqa: E402,I001 - device_files(): the one list of what goes to the board
+from tools import cross_compile  # noqa: E402,I001 - device_files(): what goes to the board
 
 ARCH = {"esp32": "xtensawin", "esp32s3": "xtensawin"}
 CA_BUNDLE = os.path.join(ROOT, "tools", "certs", "ca.pem")

@@ -53,8 +53,9 @@ def install(spec):
     sys.modules["network"] = vnetwork
     sys.modules["ntptime"] = vntptime
     root = spec["root"]
-    # The board's sys.path is ['', '.frozen', '/lib']: the app tree at the root, packages in lib.
-    sys.path[:] = [root, root + "/lib", sys.path[0]]
+    # The board's sys.path is ['', '.frozen', '/lib']: the app tree at the root, frozen modules
+    # (the unix port keeps ssl and asyncio there), packages in lib; then the virtual hardware.
+    sys.path[:] = [root, ".frozen", root + "/lib", sys.path[0]]
     os.chdir(root)
 
 
