@@ -97,3 +97,13 @@ def test_a_refused_token_exits_1_with_one_line_as_under_cpython(tmp_path):
     assert len(failed) == 1 and failed == [out.rstrip().splitlines()[-1]]
     assert "ERROR" in failed[0] and "401" in failed[0], failed[0]
     assert bad not in out + err
+
+
+def test_the_command_talks_wss_with_a_ca_made_for_the_run(ptt_clip, tmp_path):
+    # --tls: the recorder serves wss:// with a certificate of a CA made now; the device loads
+    # that CA through ca_file, so MicroPython's own ssl (mbedTLS) verifies the link.
+    p = _cli("--tls", "--mic", ptt_clip, "--press", "0.45", "--release", "1.8", "--allow-gaps",
+             "--out-dir", str(tmp_path))
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    with open(tmp_path / "sim-session.jsonl") as f:
+        assert "conversation.chat.completed" in f.read()

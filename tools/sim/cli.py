@@ -55,6 +55,9 @@ def parse_args(argv):
                    "MicroPython unix port (micropython)")
     p.add_argument("--heap-kb", type=int, help="micropython: the device's heap in KB "
                    "(-X heapsize; default %d)" % (DEFAULT_HEAP_BYTES // 1024))
+    p.add_argument("--tls", action="store_true", help="the device talks wss:// to the "
+                   "simulator, with a CA and certificate made for this run (its ca_file)")
+    p.add_argument("--ca-file", help="the device's ca_file (a CA bundle, PEM or DER)")
     p.add_argument("--allow-gaps", action="store_true", help="do not fail a run whose answer "
                    "had silence inside it (the report lists each gap and its cause either way)")
     p.add_argument("--verbose", action="store_true", help="also print the app's log lines")
@@ -91,6 +94,8 @@ def build_options(args, env=os.environ):
         duration=args.duration, burst=args.burst, inject=args.inject,
         session_out=args.session_out or os.path.join(out, "sim-session.jsonl"),
         log_level="debug" if args.verbose else "info", runtime=args.runtime,
+        tls=True if args.tls else None,
+        extra_config={"ca_file": os.path.abspath(args.ca_file)} if args.ca_file else {},
         heap_bytes=args.heap_kb * 1024 if args.heap_kb else None)
 
 
