@@ -168,3 +168,45 @@ def test_presses_fall_inside_the_previous_answer():
     assert len(presses) >= 5
     for (_, release), (press, _) in zip(presses, presses[1:], strict=False):
         assert press - release == pytest.approx(bench_sim.BARGE_AFTER_S)
+
+
+def test_a_row_table_is_printed_and_written(monkeypatch, tmp_path, capsys):
+    row = _row("code", 100)
+    row["table"] = [["big_module", 60, 0], ["small_module", 40, 16]]
+    row["table_columns"] = ["module", "bytes", "of them a new qstr pool"]
+    code, data = _main(monkeypatch, tmp_path, [row])
+    assert code == 0
+    assert data == {"code": 100, "code_table": [["big_module", 60, 0], ["small_module", 40, 16]]}
+    out = capsys.readouterr().out
+    assert "code, top 2 of 2" in out and "small_module" in out and "of them a new qstr" in out
+
+
+def test_device_bench_reads_qstr_pools_and_attributes_growth():
+    from tools.bench import bench_device
+
+    lines = ["@@QSTR 0", "qstr pool: n_pool=5, n_qstr=10, n_str_data_bytes=100, "
+             "n_total_bytes=1100", "x", "@@QSTR 1",
+             "qstr pool: n_pool=5, n_qstr=12, n_str_data_bytes=120, n_total_bytes=1120",
+             "@@QSTR 2",
+             "qstr pool: n_pool=6, n_qstr=14, n_str_data_bytes=140, n_total_bytes=5140"]
+    pools = bench_device.qstr_pool_bytes(lines)
+    assert pools == {0: 1000, 1: 1000, 2: 5000}
+    table = bench_device._table({"rows": [["main.py", 300], ["grows_pool", 4500]],
+                                 "qstr": pools})
+    assert table == [["grows_pool", 4500, 4000], ["main.py", 300, 0]]
+
+
+def test_device_bench_counts_only_deployed_mpy_modules():
+    from tools.bench import bench_device
+
+    found = {"order": ["app", "os", "app.log", "devboot"],
+             "modules": [["app", "/flash/app/__init__.mpy"], ["os", "os/__init__.py"],
+                         ["app.log", "/flash/app/log.mpy"], ["devboot", "/harness/devboot.py"],
+                         ["json", None]]}
+    order, port = bench_device.app_modules(found, "/flash")
+    assert order == ["app", "app.log"] and port == ["json", "os"]
+    found["modules"][2][1] = "/flash/app/log.py"
+    with pytest.raises(bench_device.RunError, match="not a .mpy"):
+        bench_device.app_modules(found, "/flash")
+    assert bench_device.packages(["websock.client", "app.state", "boards.x"], "/r") == {
+        "websock": "/r/lib/websock", "app": "/r/app", "boards": "/r/boards"}

@@ -1,5 +1,6 @@
 # default_config_peak_heap_bytes in an interpreter of its own: rows measured after other
-# benchmarks would count what their garbage pins (this port's collector scans conservatively).
+# benchmarks would count what those leave behind (their module code, caches, and the ~30 bytes
+# each top-level await keeps on this port until V8 collects).
 import bench_pipeline
 
 

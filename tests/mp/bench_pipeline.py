@@ -676,12 +676,14 @@ async def test_cpu_ratio():
 class Meter:
     """The heap (gc.mem_alloc() after gc.collect()) sampled at message boundaries.
 
-    The reader stops at each boundary until the test's own coroutine has sampled: collecting
-    there, at the top of the stack, rather than deep inside recv() or a task keeps stale words
-    from pinning garbage (this port's collector scans the stack conservatively). The test's
-    coroutine sleeps on an Event meanwhile: each suspension of this port's top-level coroutine
-    leaves ~25 bytes in its JavaScript bridge, so it does not poll (what it leaves, one per
-    message, is counted: the figures err high)."""
+    The reader stops at each boundary until the test's own coroutine has sampled. On the
+    WebAssembly port gc.collect() only requests a collection, which runs when control next
+    returns to JavaScript (ports/webassembly/main.c; tools/bench/mp/devmeter.py has the
+    details): a sample therefore also counts the garbage made since the previous boundary, at
+    most one message's worth, and the figures err high by that. The test's coroutine sleeps on
+    an Event meanwhile: each suspension of this port's top-level coroutine keeps ~30 bytes
+    until V8 collects (tests/mp/test_soak_ptt.py's header has the measurement), so it does not
+    poll (what it keeps, one per message, is counted too)."""
 
     def __init__(self, clock):
         self.clock = clock
@@ -727,8 +729,8 @@ async def _flush_wait_for():
 
 
 async def idle_heap(rounds=6):
-    """The heap with nothing running: the lowest of a few collections between sleeps (garbage
-    that stale words pin right after a call is free a few scheduler rounds later).
+    """The heap with nothing running: the lowest of a few readings between sleeps (on the
+    WebAssembly port a collection requested by gc.collect() runs only at the next sleep).
 
     This port's scheduler keeps the last task that waited in asyncio.wait_for_ms referenced
     until another one does (Link.connect is one: that pins a whole pipeline), so a throw-away
@@ -743,8 +745,8 @@ async def idle_heap(rounds=6):
     return low
 
 
-_PEAK_RUNS = 3  # this tier's collector scans the stack conservatively: a stale word can pin a
-# few KB of garbage in one run, so the row is the median of three replays' peaks
+_PEAK_RUNS = 3  # a sample counts the garbage since the previous boundary (see Meter), which
+# varies a little with timing, so the row is the median of three replays' peaks
 
 
 async def peak_heap(cfg, source, paced):

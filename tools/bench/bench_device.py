@@ -277,9 +277,10 @@ def rows_from(w, u):
         "connecting to an in-memory WebSocket server and playing 3 push-to-talk turns of "
         "tests/data/bench/default_session.txt paced by its limit_config (%d messages, %d B "
         "into the player, %d underruns): peak of gc.mem_alloc() after a real collection at "
-        "every scheduler pass (%d passes; peak in %s), code included, above the heap before the "
-        "first app import; median of %d runs %s, each in a fresh interpreter. Upper bound "
-        "counting the garbage of the busiest pass too: %s"
+        "every scheduler pass (%d passes; peak in %s), code included (and ~2 KB of the "
+        "stand-ins' own buffers), above the heap before the first app import; median of %d "
+        "runs %s, each in a fresh interpreter. Upper bound counting the garbage of the "
+        "busiest pass too: %s"
         % (b0["messages"], b0["player"]["bytes_in"], b0["player"]["underruns"], b0["passes"],
            b0["where"], RUNS, w_peaks, w_exits)))
     rows.append(row(
