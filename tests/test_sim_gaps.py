@@ -61,13 +61,20 @@ def test_a_stalled_play_task_is_a_late_gap_of_the_app():
                                     cloud_options={"think_s": 0.1}))
         loop = asyncio.get_running_loop()
 
-        def stall_when_speaking():
-            if any(s == "SPEAKING" for _, s in sim.result.states()):
+        from app import runner
+
+        def stall_when_playing():
+            # Mid-answer: playing, with audio waiting in the ring (so the silence is not the
+            # network's), however late a loaded host got here.
+            app = runner.current()
+            player = app.audio.player if app is not None and app.audio else None
+            if player is not None and player.stats["bytes_played"] >= 8000 and \
+                    player.buffered_ms() >= 60:
                 time.sleep(0.12)  # the whole loop stops: the play task cannot write
             else:
-                loop.call_later(0.05, stall_when_speaking)
+                loop.call_later(0.01, stall_when_playing)
 
-        loop.call_later(2.5, stall_when_speaking)
+        loop.call_later(1.0, stall_when_playing)
         return await sim.run()
 
     result = asyncio.run(asyncio.wait_for(run(), 60))
