@@ -6,7 +6,7 @@ VENV_STAMP := $(VENV)/.installed
 NODE_DIR := tools/mptest
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 
-.PHONY: setup test test-py test-mp test-mpy lint sim bench reliability soak clean help
+.PHONY: setup test test-py test-mp test-mpy lint sim bench reliability soak flaketest clean help
 .PHONY: test-mp-unix
 
 help:
@@ -54,6 +54,12 @@ reliability: setup
 
 soak: setup
 	$(PY) -m tools.soak
+
+# The whole `make test` N times on a clean clone beside K CPU burners (RUNS=10 BURNERS=2).
+RUNS ?= 10
+BURNERS ?= 2
+flaketest: $(VENV_STAMP)
+	$(PY) tools/flaketest.py --runs $(RUNS) --burners $(BURNERS)
 
 clean:
 	rm -rf out .pytest_cache .ruff_cache .hypothesis
