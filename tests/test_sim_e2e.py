@@ -179,7 +179,7 @@ def test_the_command_runs_a_session_and_writes_its_four_outputs(clips, tmp_path)
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
-def test_the_command_exits_1_with_one_line_when_the_token_is_refused(tmp_path):
+def test_the_command_exits_1_with_one_line_when_the_token_is_refused(tmp_path, runtime):
     from tools.cloud.fake_cloud import FakeCloud
 
     bad = "wrong-token-4fd0a9"
@@ -187,7 +187,8 @@ def test_the_command_exits_1_with_one_line_when_the_token_is_refused(tmp_path):
     async def run():
         async with FakeCloud(token="the-right-token") as cloud:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "tools.sim", "--url", "ws://127.0.0.1:%d" % cloud.port,
+                sys.executable, "-m", "tools.sim", "--runtime", runtime,
+                "--url", "ws://127.0.0.1:%d" % cloud.port,
                 "--token", bad, "--bot-id", "7400000000000000000", "--mode", "free",
                 "--duration", "1.5", "--out-dir", str(tmp_path), cwd=ROOT,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
