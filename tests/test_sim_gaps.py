@@ -105,3 +105,19 @@ def test_a_gap_while_the_process_waited_for_a_cpu_is_the_hosts():
     assert got[0]["t"] == 2.95 and got[0]["waited_ms"] == 60.0
     assert "waiting 60.0 ms for a CPU" in gaps.describe(got[0])
     assert gaps.gaps(_Result(trace), _Monitor([]))[0]["cause"] == "unknown"
+
+
+def test_the_bench_rows_give_the_apps_share_apart_from_the_hosts():
+    from tools.bench import bench_gaps
+
+    class Run:
+        crashed = None
+        player_stats = {"bytes_played": 2 * 24000 * 3}
+        gaps = [{"ms": 30, "cause": "host"}, {"ms": 12, "cause": "app"},
+                {"ms": 5, "cause": "network"}]
+
+    rows = {r["key"]: r for r in bench_gaps.rows_for("cpython", Run())}
+    assert rows["reply_gap_app_ms_24k_cpython"]["value"] == 17
+    assert rows["reply_gap_total_ms_24k_cpython"]["value"] == 47
+    assert "host 30 ms" in rows["reply_gap_total_ms_24k_cpython"]["what"]
+    assert "3.0 s of 24 kHz" in rows["reply_gap_app_ms_24k_cpython"]["what"]
