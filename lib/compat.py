@@ -55,13 +55,26 @@ def _install_sys():
     sys.print_exception = print_exception
 
 
+# The host's tick source, in ns. The simulator swaps in its event loop's clock for a run on
+# virtual time (use_clock_ns), so the app's ticks and the loop's timers are one clock.
+_clock_ns = [None]
+
+
+def use_clock_ns(fn=None):
+    """Host only: read ticks from fn() (ns) instead of time.monotonic_ns; None restores."""
+    import time
+
+    _clock_ns[0] = fn or time.monotonic_ns
+
+
 def _install_time():
     import time
 
     if hasattr(time, "ticks_ms"):
         return
-    time.ticks_ms = lambda: (time.monotonic_ns() // 1_000_000) & _TICKS_MAX
-    time.ticks_us = lambda: (time.monotonic_ns() // 1_000) & _TICKS_MAX
+    use_clock_ns()
+    time.ticks_ms = lambda: (_clock_ns[0]() // 1_000_000) & _TICKS_MAX
+    time.ticks_us = lambda: (_clock_ns[0]() // 1_000) & _TICKS_MAX
     time.ticks_cpu = time.ticks_us
     time.ticks_add = ticks_add
     time.ticks_diff = ticks_diff

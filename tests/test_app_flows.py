@@ -1,20 +1,24 @@
 """The device app's flows end to end: the real app in the simulator against the fake cloud.
 
-Each test runs one short session in real time over loopback sockets and asserts what the device
-sent (the recorder's session), the states it went through and what it logged. Latency targets
-are measured by `make bench`, not here.
+Each test runs one short session over loopback sockets on virtual time (tools/sim/harness.py
+run_simulation: the event loop's clock, compacted by looptime) and asserts what the device sent
+(the recorder's session), the states it went through and what it logged. Latency targets are
+measured by `make bench`, not here.
 """
 
-import asyncio
 
 from tools.cloud.fake_cloud import FakeCloud
-from tools.sim.harness import SimOptions, Simulation
+from tools.sim.harness import SimOptions, Simulation, run_on_loop, run_simulation
 
 
 def run(**kw):
+    # Virtual time: these flows need the order and the spacing of events, not the wall clock,
+    # so each runs on a time-compacting loop (seconds of session in milliseconds, and the same
+    # outcome however busy the host is).
     kw.setdefault("echo", None)
     kw.setdefault("mic", None)
-    return asyncio.run(Simulation(SimOptions(**kw)).run())
+    kw.setdefault("virtual_time", True)
+    return run_simulation(SimOptions(**kw), timeout=120)
 
 
 def up_types(result):
@@ -63,12 +67,12 @@ def test_refused_token_stops_retrying_until_a_press():
         try:
             options = SimOptions(url="ws://127.0.0.1:%d" % cloud.port, echo=None, mic=None,
                                  token="pat_wrong_token_value", presses=[(4.0, 4.2)],
-                                 duration=5.0)
+                                 duration=5.0, virtual_time=True)
             return await Simulation(options).run()
         finally:
             await cloud.stop()
 
-    result = asyncio.run(session())
+    result = run_on_loop(session(), virtual_time=True, timeout=120)
     seen = states(result)
     assert seen[:3] == ["WIFI", "CONNECTING", "ERROR"]
     # No reconnect storm: one attempt at boot, the next only after the press at 4 s.

@@ -71,12 +71,38 @@ class SimOptions:
         self.end_at = None  # stop when the session clock (since the link opened) reaches this
         self.log_level = "info"
         self.runtime = "cpython"  # or "micropython": the deployed firmware in the unix port
+        # cpython only: run on the event loop's clock, compacted by run_simulation() (looptime):
+        # timers fire in order at their exact times, and idle waits take no real time.
+        self.virtual_time = False
         self.heap_bytes = None  # micropython: -X heapsize (None: mpruntime.DEFAULT_HEAP_BYTES)
         self.echo = print  # live progress sink; None for quiet
         for key, value in kw.items():
             if not hasattr(self, key):
                 raise TypeError("SimOptions: unknown option %r" % key)
             setattr(self, key, value)
+
+
+def run_simulation(options, timeout=None):
+    """Run one Simulation to its end; with options.virtual_time on a time-compacting loop
+    (looptime), where a session's seconds of waiting take milliseconds and no test outcome
+    depends on how fast the host is. `timeout` bounds the run in the loop's own seconds."""
+    return run_on_loop(Simulation(options).run(), options.virtual_time, timeout)
+
+
+def run_on_loop(coro, virtual_time, timeout=None):
+    """asyncio.run(coro), on a time-compacting loop (looptime) when virtual_time is set: for
+    a test that starts its own fake cloud beside a Simulation with virtual_time=True."""
+    def loop_factory():
+        if not virtual_time:
+            return asyncio.new_event_loop()
+        import looptime
+
+        return looptime.new_event_loop(start=0.0)
+
+    if timeout is not None:
+        coro = asyncio.wait_for(coro, timeout)
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(coro)
 
 
 class SimResult:
@@ -190,7 +216,7 @@ class Simulation:
     async def run(self):
         import boards
         from tools.cloud.recorder import Recorder
-        from tools.vhw.clock import RealClock
+        from tools.vhw.clock import LoopClock, RealClock
         from tools.vhw.install import install
         from tools.vhw.network import Scenario
 
@@ -209,7 +235,13 @@ class Simulation:
         if not on_device:
             self.monitor.start(os.getpid())  # the app runs on this process's event loop
         board = boards.load(o.board)
-        clock = RealClock()
+        if o.virtual_time and on_device:
+            raise ValueError("virtual_time runs the app in this process: the MicroPython device "
+                             "is a process of its own, on real time")
+        clock = LoopClock() if o.virtual_time else RealClock()
+        if o.virtual_time:
+            loop = asyncio.get_running_loop()
+            compat.use_clock_ns(lambda: int(loop.time() * 1e9))  # the app's ticks: loop time
         # Sim time of the virtual hardware's t=0 (both clocks are the same monotonic source).
         self._clock_offset = clock._t0 / 1e9 - self._loop_t0
         hw = None
@@ -254,6 +286,8 @@ class Simulation:
         finally:
             from tools.sim.gaps import gaps
 
+            if o.virtual_time:
+                compat.use_clock_ns(None)
             self.monitor.stop()
             self.result.gaps = gaps(self.result, self.monitor)
             if cloud is not None:

@@ -40,6 +40,38 @@ class RealClock:
         time.sleep(max(us, 0) / 1_000_000)
 
 
+class LoopClock:
+    """The running event loop's clock (loop.time()); sleep_ms is asyncio.sleep.
+
+    Under a time-compacting loop (looptime) this is virtual time that jumps to the next timer
+    whenever every task waits; under a plain loop it is real monotonic time."""
+
+    virtual = False  # sleeps are asyncio sleeps either way: the stream path works unchanged
+
+    def __init__(self, loop=None):
+        self._loop = loop or asyncio.get_running_loop()
+        self._t0 = self.now_ns_abs()
+
+    def now_ns_abs(self):
+        return int(self._loop.time() * 1e9)
+
+    def now_us(self):
+        return (self.now_ns_abs() - self._t0) // 1000
+
+    def ticks_us(self):
+        return self.now_us() & _MASK
+
+    def ticks_ms(self):
+        return (self.now_us() // 1000) & _MASK
+
+    async def sleep_ms(self, ms):
+        await asyncio.sleep(max(ms, 0) / 1000)
+
+    def sleep_blocking_us(self, us):
+        raise RuntimeError("a blocking I2S call would stall the loop's clock: use the stream "
+                           "path (compat.stream_reader/stream_writer)")
+
+
 class VirtualClock:
     """Virtual monotonic time that only moves when a test advances it.
 
