@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from tools.session.format import read_session
+from tools.sim.harness import run_on_loop
 from tools.sim.record_sessions import EXPECT, SCENARIOS, ended_cleanly, unmet
 from tools.sim.replay_check import compare_played, presses, replay
 
@@ -30,8 +31,8 @@ def _name(path):
     return os.path.basename(path)[:-len(".jsonl")]
 
 
-def run(coro, limit=60):
-    return asyncio.run(asyncio.wait_for(coro, limit))
+def run(coro, limit=60, virtual_time=False):
+    return run_on_loop(coro, virtual_time, limit)
 
 
 def test_the_sessions_cover_issue_7():
@@ -64,10 +65,12 @@ def test_session_shows_its_scenario(path):
 @pytest.mark.parametrize("runtime", ["cpython", "micropython"])
 @pytest.mark.parametrize("path", SESSIONS, ids=_name)
 def test_session_replays_without_departures(path, runtime):
-    # Under both runtimes: the app in this process, and the deployed .mpy tree in the
-    # MicroPython unix port (tools/sim/mpruntime.py).
+    # Under both runtimes: the app in this process on virtual time, and the deployed .mpy tree
+    # in the MicroPython unix port (tools/sim/mpruntime.py) in real time.
     session = read_session(path)
-    result, report = run(replay(session, runtime=runtime))
+    virtual = runtime == "cpython"
+    result, report = run(replay(session, runtime=runtime, virtual_time=virtual),
+                         virtual_time=virtual)
     assert ended_cleanly(result) is None, result.log[-5:]
     assert report["departures"] == []
     assert report["connections"] == len(session.of_kind("close"))

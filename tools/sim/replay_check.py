@@ -68,7 +68,7 @@ def presses(session, offset):
     return out
 
 
-def replay_options(session, mic_path, echo=None, runtime="cpython"):
+def replay_options(session, mic_path, echo=None, runtime="cpython", virtual_time=False):
     """SimOptions that replay `session` (a tools.session Session) with the app it recorded."""
     sim = session.header.get("sim")
     if not isinstance(sim, dict) or "end_at" not in sim:
@@ -80,13 +80,16 @@ def replay_options(session, mic_path, echo=None, runtime="cpython"):
     kw = {k: sim[k] for k in ("board", "mode", "codec", "in_rate", "out_rate", "mic_gate",
                               "greeting", "volume") if k in sim}
     return SimOptions(replay=session, mic=mic_path, presses=presses(session, offset),
-                      end_at=float(sim["end_at"]), echo=echo, runtime=runtime, **kw)
+                      end_at=float(sim["end_at"]), echo=echo, runtime=runtime,
+                      virtual_time=virtual_time, **kw)
 
 
-async def replay(session, echo=None, runtime="cpython"):
-    """Run the app against the replayed session: (SimResult, replay report)."""
+async def replay(session, echo=None, runtime="cpython", virtual_time=False):
+    """Run the app against the replayed session: (SimResult, replay report). With
+    virtual_time, await it on harness.run_on_loop(..., virtual_time=True)."""
     with tempfile.TemporaryDirectory() as tmp:
-        options = replay_options(session, os.path.join(tmp, "mic.wav"), echo, runtime)
+        options = replay_options(session, os.path.join(tmp, "mic.wav"), echo, runtime,
+                                 virtual_time)
         result = await Simulation(options).run()
     return result, result.cloud.replay_report()
 
