@@ -45,11 +45,16 @@ import random
 import socket
 import struct
 import sys
-import time
 
 KINDS = ("delay", "stall", "cut", "rst", "truncate", "truncate_raw", "flip", "inject", "refuse")
 _CHUNK = 65536
 
+
+
+def _now():
+    # The running event loop's clock: time.monotonic() on a plain loop, and the simulation's
+    # virtual time on a time-compacting one, so stalls and delays follow the app's timeline.
+    return asyncio.get_running_loop().time()
 
 class Fault:
     def __init__(self, kind, arg=None, when="start"):
@@ -76,7 +81,7 @@ class Fault:
                 text, _, nth = rest.rpartition("#") if "#" in rest else (rest, "", "1")
                 self.text, self.nth = text.encode(), int(nth)
         self.seen = 0  # matching frames so far
-        self.fired_at = None  # time.monotonic() when it fired
+        self.fired_at = None  # _now() (the event loop's clock) when it fired
 
     @classmethod
     def parse(cls, spec):
@@ -191,10 +196,10 @@ class FaultProxy:
         self._refuse_task = None
         self._rng = random.Random(1)
         self.connections = 0  # accepted so far
-        self.events = []  # (time.monotonic(), text) of what the proxy did
+        self.events = []  # (_now(), text) of what the proxy did, on the loop's clock
 
     def note(self, text):
-        self.events.append((time.monotonic(), text))
+        self.events.append((_now(), text))
         if self._log:
             self._log("faultproxy: " + text)
 
@@ -271,7 +276,7 @@ class FaultProxy:
 
     def _queue(self, state, to, item, delay=True):
         # to: 0 = towards the client, 1 = towards the server
-        due = time.monotonic()
+        due = _now()
         if delay and self._delay is not None:
             ms, jitter = self._delay
             due += max(0.0, ms + self._rng.uniform(-jitter, jitter)) / 1000
@@ -299,11 +304,11 @@ class FaultProxy:
         try:
             while True:
                 due, item = await queue.get()
-                wait = max(due, self._stall_until) - time.monotonic()
+                wait = max(due, self._stall_until) - _now()
                 if wait > 0:
                     await asyncio.sleep(wait)
-                while time.monotonic() < self._stall_until:  # a stall that began meanwhile
-                    await asyncio.sleep(self._stall_until - time.monotonic())
+                while _now() < self._stall_until:  # a stall that began meanwhile
+                    await asyncio.sleep(self._stall_until - _now())
                 if state["closed"]:
                     return
                 if item in ("cut", "rst"):
@@ -349,7 +354,7 @@ class FaultProxy:
                     f.seen += 1
                     hit = f.seen == f.nth
             if hit:
-                f.fired_at = time.monotonic()
+                f.fired_at = _now()
                 due.append(f)
         return due
 
@@ -372,7 +377,7 @@ class FaultProxy:
             ms, _, jitter = (f.arg or "100").partition(",")
             self._delay = (float(ms), float(jitter or 0))
         elif kind == "stall":
-            self._stall_until = time.monotonic() + float(f.arg or 3)
+            self._stall_until = _now() + float(f.arg or 3)
         elif kind == "refuse":
             self._refuse_task = asyncio.ensure_future(self._refuse(float(f.arg or 3)))
         elif kind in ("cut", "rst"):

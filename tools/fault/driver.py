@@ -122,7 +122,7 @@ class FaultSim(Simulation):
         return await Simulation._run_app(self, board, recorder, token)
 
     def sim_time(self, monotonic_s):
-        return monotonic_s - self._loop_t0  # the loop clock is time.monotonic()
+        return monotonic_s - self._loop_t0  # proxy times are on the loop's clock too
 
     def state(self):
         from app import state as S
@@ -275,8 +275,11 @@ async def stop_cloud(cloud):
     await cloud.stop()
 
 
-async def run_scenario(sc, echo=None, heap=True):
-    """Run one scenario; returns checks.evaluate()'s dict (JSON-friendly)."""
+async def run_scenario(sc, echo=None, heap=True, virtual_time=False):
+    """Run one scenario; returns checks.evaluate()'s dict (JSON-friendly). With virtual_time
+    (await it on tools.sim.harness.run_on_loop(..., virtual_time=True)) the app, the proxy and
+    the fake cloud share the loop's compacted clock: a loaded host cannot make the virtual mic
+    overflow or a timer fire late, so the outcome is the same on any machine."""
     from tools.cloud.audio import read_wav
     from tools.cloud.fake_cloud import FakeCloud
     from tools.faultproxy import FaultProxy
@@ -290,7 +293,7 @@ async def run_scenario(sc, echo=None, heap=True):
     proxy = await FaultProxy(None, sc.specs, log=echo).start()
     opts = SimOptions(url="ws://127.0.0.1:%d" % cloud.port, token=FAKE_TOKEN, mode=sc.mode,
                       mic=None, out_rate=24000, volume=70, echo=echo, duration=None,
-                      extra_config={"base_url": proxy.url()})
+                      extra_config={"base_url": proxy.url()}, virtual_time=virtual_time)
     sim = FaultSim(opts, sc, proxy, cloud, samples.astype("<i2").tobytes())
     sim.app_now = None
     t0 = time.monotonic()
