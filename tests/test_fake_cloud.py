@@ -164,6 +164,87 @@ def test_cancel_stops_the_audio_and_answers_canceled():
     assert types.count("conversation.audio.delta") <= 10  # the pacer held the rest back
 
 
+def test_chat_update_changes_what_is_sent_and_keeps_what_is_left_out():
+    # The seed's rule (coze-realtime-uplink-events.txt): a field sent is changed, an empty value
+    # too; a field left out keeps its value. So server_vad stays on until the device sends
+    # client_interrupt (or an empty turn_detection).
+    free = {"turn_detection": {"type": "server_vad", "silence_duration_ms": 700}}
+
+    async def go():
+        async with FakeCloud(token=TOKEN, think_s=0) as cloud:
+            client = await open_chat(cloud, free)
+            echoes = []
+            for update in ({"output_audio": {"speech_rate": 20}},
+                           {"turn_detection": {"type": "client_interrupt"}},
+                           {"turn_detection": free["turn_detection"]}, {"turn_detection": {}}):
+                await client.send("chat.update", update)
+                echoes.append((await client.until("chat.updated"))["data"])
+            await client.close()
+            return echoes
+
+    kept, ptt, again, reset = run(go())
+    assert kept["turn_detection"]["type"] == "server_vad"  # left out: still free talk
+    assert kept["output_audio"]["speech_rate"] == 20
+    assert kept["output_audio"]["pcm_config"]["sample_rate"] == 24000  # the rest of the section
+    assert ptt["turn_detection"]["type"] == "client_interrupt"
+    assert again["turn_detection"]["type"] == "server_vad" and reset["turn_detection"] == {}
+
+
+def test_a_refused_update_changes_nothing_and_names_the_field():
+    async def go():
+        async with FakeCloud(token=TOKEN, think_s=0, voices=["7426720361733046281"]) as cloud:
+            client = await open_chat(cloud, {"output_audio": {"voice_id": "7426720361733046281",
+                                                              "speech_rate": 10}})
+            await client.send("chat.update", {"output_audio": {"voice_id": "123",
+                                                               "speech_rate": 50}})
+            error = await client.until("error", "chat.updated")
+            await client.send("chat.update", {})
+            echo = (await client.until("chat.updated"))["data"]
+            await client.close()
+            return error, echo
+
+    error, echo = run(go())
+    assert error["event_type"] == "error" and error["data"]["code"] == 4000
+    assert "output_audio.voice_id" in error["data"]["msg"]
+    assert echo["output_audio"]["voice_id"] == "7426720361733046281"
+    assert echo["output_audio"]["speech_rate"] == 10
+
+
+def test_a_conversation_id_in_chat_update_is_resumed():
+    async def go():
+        async with FakeCloud(token=TOKEN, think_s=0) as cloud:
+            client = await open_chat(cloud, dict(
+                PTT_16K, chat_config={"conversation_id": "7411111111111111111"}))
+            await stream(client, speech_pcm(16000, 0.1, 0.1))
+            await client.send("input_audio_buffer.complete")
+            created = await client.until("conversation.chat.created")
+            await client.close()
+            return created
+
+    assert run(go())["data"]["conversation_id"] == "7411111111111111111"
+
+
+@pytest.mark.parametrize("bare", [False, True])
+def test_late_frames_and_a_cloud_side_cancel(bare):
+    inject = "cancel:bare@audio:4" if bare else "cancel@audio:4"
+
+    async def go():
+        async with FakeCloud(token=TOKEN, think_s=0, late_frames=2, burst=True,
+                             injections=[inject]) as cloud:
+            client = await open_chat(cloud, PTT_16K)
+            await stream(client, speech_pcm(16000, 0.1, 0.1))
+            await client.send("input_audio_buffer.complete")
+            canceled = await client.until("conversation.chat.canceled")
+            await client.close()
+            return client.types(), canceled
+
+    types, canceled = run(go())
+    body = types[types.index("conversation.chat.in_progress"):]
+    assert body.count("conversation.audio.delta") == 3 + 2  # 3 sent, then 2 late ones
+    assert body[-1] == "conversation.chat.canceled"
+    assert ("data" not in canceled) if bare else canceled["data"]["code"] == 1
+
+
 def _frames_per_window(log, period):
     times = [e["t"] for e in log if e["type"] == "conversation.audio.delta"]
     buckets = {}

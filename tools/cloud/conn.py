@@ -12,6 +12,10 @@ import json
 from tools.cloud.events import Ids
 from tools.session.format import Session, event_type
 
+# Late frames (CloudOptions.late_frames) arrive this far apart: audio in flight across a
+# round trip, so a device that plays them is heard doing it.
+LATE_GAP_S = 0.04
+
 
 class Conn:
     cloud_name = "coze.chat"
@@ -94,12 +98,20 @@ class Conn:
         if inj.kind == "close":
             await self.close(inj.arg, "fake cloud: injected close")
             return False
+        if inj.kind == "cancel":
+            # Called from inside the reply: returning False ends it; the canceled event says so.
+            await self.send_canceled(inj.arg == "bare")
+            return False
         await self.send_error(inj.arg, "fake cloud: injected error %d" % inj.arg)
         if inj.arg in (4100, 4101):
             await self.close(1000, "fake cloud: authentication failed")
         return False
 
     async def send_error(self, code, msg):
+        raise NotImplementedError
+
+    async def send_canceled(self, bare):
+        """The cloud cancels the running reply by itself (injection `cancel`)."""
         raise NotImplementedError
 
     # -- the connection's life ------------------------------------------------------------------

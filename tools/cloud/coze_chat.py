@@ -9,7 +9,7 @@ import base64
 import copy
 
 from tools.cloud import audio
-from tools.cloud.conn import Conn, Pacer
+from tools.cloud.conn import LATE_GAP_S, Conn, Pacer
 from tools.cloud.events import CozeChat, coze, coze_error
 from tools.cloud.vad import EnergyVad
 
@@ -26,8 +26,11 @@ _BURST_FRAME_MS = 300  # the capture's audio.delta size: 14 400 bytes of 24 kHz 
 
 
 def _merge(base, update):
+    # The seed's update rule (coze-realtime-uplink-events.txt, session.update): a field that is
+    # sent is changed, an empty value too; a field that is left out keeps its value. So a
+    # chat.update without turn_detection leaves server_vad on, and {} resets a section.
     for key, value in update.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
+        if isinstance(value, dict) and value and isinstance(base.get(key), dict):
             _merge(base[key], value)
         else:
             base[key] = copy.deepcopy(value)
@@ -48,6 +51,7 @@ class CozeChatConn(Conn):
         self.vad = None
         self.tool_future = None
         self.turns = 0
+        self.wire = None  # (chat, frames, next index) of the reply being sent, for late frames
 
     async def send_error(self, code, msg):
         await self.send(coze_error(self.ids, code, msg))
@@ -73,16 +77,29 @@ class CozeChatConn(Conn):
         await handler(self, data)
 
     async def _update(self, data):
-        _merge(self.config, data)
-        out = self.config["output_audio"]
+        # A refused update changes nothing (the server answers error instead of chat.updated).
+        config = copy.deepcopy(self.config)
+        _merge(config, data)
+        out = config["output_audio"]
         if out.get("codec") in ("g711a", "g711u"):
             out.setdefault("pcm_config", {})["sample_rate"] = 8000  # G.711 output is 8 kHz
         for section, key in (("input_audio", "codec"), ("output_audio", "codec")):
-            if self.config[section].get(key) not in audio.CODECS:
+            if config[section].get(key) not in audio.CODECS:
                 await self.send_error(
                     4000, "fake cloud: %s.codec %r unsupported (use pcm, g711a or g711u)"
-                    % (section, self.config[section].get(key)))
+                    % (section, config[section].get(key)))
                 return
+        voice = out.get("voice_id")
+        if self.opts.voices is not None and voice not in self.opts.voices:
+            # The real server's text for an unknown voice is not documented; 4000 is its
+            # "bad parameter" code, and the message names the field as Coze's do.
+            await self.send_error(4000, "invalid parameter output_audio.voice_id: voice %r "
+                                  "not found" % (voice,))
+            return
+        self.config = config
+        conversation = (config.get("chat_config") or {}).get("conversation_id")
+        if conversation:
+            self.conversation_id = conversation  # the device resumes its conversation
         self.subscriptions = set(self.config.get("event_subscriptions") or ()) or None
         vad_cfg = self.config.get("turn_detection") or {}
         self.session.header["mode"] = "free" if vad_cfg.get("type") == "server_vad" else "ptt"
@@ -189,9 +206,28 @@ class CozeChatConn(Conn):
                 await task
             except asyncio.CancelledError:
                 pass
+        await self._late_frames()
         if code is not None:
             await self.send(coze(self.ids, "conversation.chat.canceled",
                                  {"code": code, "msg": msg}))
+
+    async def _late_frames(self):
+        # What was on the wire when the reply was stopped still reaches the device.
+        wire, self.wire = self.wire, None
+        if wire is None or not self.opts.late_frames:
+            return
+        chat, frames, n = wire
+        for frame in frames[n:n + self.opts.late_frames]:
+            await asyncio.sleep(LATE_GAP_S)
+            await self.send(coze(self.ids, "conversation.audio.delta", chat.message(
+                "assistant", "answer", base64.b64encode(frame).decode(), "audio")))
+
+    async def send_canceled(self, bare):
+        # The cloud stops the reply by itself (its turn task returns after this); code 1 is
+        # "user speech", the reason a real server cancels without being asked.
+        await self._late_frames()
+        data = None if bare else {"code": 1, "msg": "fake cloud: injected cancel"}
+        await self.send(coze(self.ids, "conversation.chat.canceled", data))
 
     async def _reply(self, question=None):
         self.turns += 1
@@ -264,13 +300,16 @@ class CozeChatConn(Conn):
                     '"{\\"finish_reason\\":0,\\"FinData\\":\\"\\"}","from_module":null,'
                     '"from_unit":null}', message_id=self.ids.numeric())))
             for frame in frames[index * per:(index + 1) * per]:
+                self.wire = (chat, frames, n)
                 n += 1
                 if not await self.inject("audio:%d" % n):
                     return False
                 t = await pacer.admit()
                 await self.send(coze(self.ids, "conversation.audio.delta", chat.message(
                     "assistant", "answer", base64.b64encode(frame).decode(), "audio")), t=t)
+                self.wire = (chat, frames, n)
                 await asyncio.sleep(0)  # let uplink (cancel) in between frames
+        self.wire = None
         await self.send(coze(self.ids, "conversation.audio.completed",
                              chat.message("assistant", "answer", "", "audio")))
         return True

@@ -88,5 +88,8 @@ def qwen(ids, event_type, **fields):
     return msg
 
 
-def qwen_error(ids, code, message, etype="invalid_request_error"):
-    return qwen(ids, "error", error={"type": etype, "code": str(code), "message": message})
+def qwen_error(ids, code, message, etype="invalid_request_error", param=None):
+    error = {"type": etype, "code": str(code), "message": message}
+    if param is not None:
+        error["param"] = param  # the field a refused request got wrong, e.g. "session.voice"
+    return qwen(ids, "error", error=error)

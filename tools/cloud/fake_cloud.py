@@ -4,6 +4,8 @@ Reactive by default (tools/cloud/coze_chat.py, tools/cloud/qwen_omni.py); replay
 session when given one (tools/cloud/replay.py). Scriptable: expected token, reply WAV and text,
 burst mode, a tool call to ask for, and injections ("KIND[:ARG]@WHEN", each fires once):
   error:4100 | error:4016 | error:5000 | close[:CODE|abort] | stall:SECONDS
+  | cancel[:bare] (the cloud cancels the running reply itself; bare: a canceled event with no
+    data, as the @coze/api types define it)
   WHEN = connect | update | complete | turn | audio:N (before the N-th audio frame of a reply)
          | done (right after conversation.chat.completed: an idle close)
 Injections may also be requested per connection with the query parameter `fake_inject`
@@ -34,15 +36,18 @@ QWEN_PATH = "/api-ws/v1/realtime"
 
 
 class Injection:
-    KINDS = ("error", "close", "stall")
+    KINDS = ("error", "close", "stall", "cancel")
 
     def __init__(self, kind, arg=None, when="complete", times=1):
         if kind not in self.KINDS:
-            raise ValueError("injection kind %r: use error, close or stall" % kind)
+            raise ValueError("injection kind %r: use error, close, stall or cancel" % kind)
         if kind == "error":
             arg = int(arg)
         elif kind == "close":
             arg = "abort" if arg == "abort" else int(arg or 1011)
+        elif kind == "cancel":
+            if arg not in (None, "bare"):
+                raise ValueError("injection cancel takes no argument or :bare, not %r" % arg)
         else:
             arg = float(arg)
         self.kind, self.arg, self.when, self.times = kind, arg, when, times
@@ -72,6 +77,10 @@ class CloudOptions:
         self.think_s = 0.2  # pause between chat.in_progress and the first audio
         self.vad_threshold_dbfs = -40.0
         self.tool_call = None  # (name, arguments) to ask for with requires_action
+        # Audio frames of a reply already on the wire when it is canceled (by the device or by
+        # the cloud's VAD): they still arrive, before the canceled event, as on a real link.
+        self.late_frames = 0
+        self.voices = None  # voice ids (Coze) / names (Qwen) the cloud accepts; None: any
         self.injections = []
         self.seed = None  # seeds the ids, for reproducible recordings
         self.verbose = False  # print every non-audio event (standalone use)

@@ -13,7 +13,7 @@ import base64
 import copy
 
 from tools.cloud import audio
-from tools.cloud.conn import Conn
+from tools.cloud.conn import LATE_GAP_S, Conn
 from tools.cloud.events import qwen, qwen_error
 from tools.cloud.vad import EnergyVad
 
@@ -38,6 +38,7 @@ class QwenOmniConn(Conn):
         self.buffer = []
         self.vad = None
         self.response = None
+        self.wire = None  # (response id, item, pcm, step, next offset) for late frames
         self._configure_vad()
 
     async def send_error(self, code, msg):
@@ -61,6 +62,12 @@ class QwenOmniConn(Conn):
             fmt = session.get("output_audio_format", self.config["output_audio_format"])
             if fmt not in _OUT_RATES:
                 await self.send_error("invalid_value", "output_audio_format %r" % fmt)
+                return
+            voice = session.get("voice", self.config["voice"])
+            if self.opts.voices is not None and voice not in self.opts.voices:
+                # The shape of the server docs' example error: type, code, message, param.
+                await self.send(qwen_error(self.ids, "invalid_value", "Invalid voice %r"
+                                           % (voice,), param="session.voice"))
                 return
             self.config.update(copy.deepcopy(session))
             self._configure_vad()
@@ -100,10 +107,12 @@ class QwenOmniConn(Conn):
         for edge in self.vad.feed(samples):
             ms = self.vad.windows * 20
             if edge == "start":
-                if self.response is not None:
-                    await self._cancel()
+                # speech_started first, then the interrupted response ends (the OpenAI-style
+                # order; frames still on the wire arrive in between, see CloudOptions).
                 await self.send(qwen(self.ids, "input_audio_buffer.speech_started",
                                      audio_start_ms=ms, item_id=self._item()))
+                if self.response is not None:
+                    await self._cancel()
             else:
                 await self.send(qwen(self.ids, "input_audio_buffer.speech_stopped",
                                      audio_end_ms=ms, item_id=self._item()))
@@ -130,8 +139,31 @@ class QwenOmniConn(Conn):
             await task
         except asyncio.CancelledError:
             pass
+        await self._late_frames()
+        await self._cancelled()
+
+    async def _cancelled(self):
         await self.send(qwen(self.ids, "response.done", response={
             "id": self.response_id, "object": "realtime.response", "status": "cancelled"}))
+
+    async def _late_frames(self):
+        # What was on the wire when the response was stopped still reaches the device.
+        wire, self.wire = self.wire, None
+        if wire is None or not self.opts.late_frames:
+            return
+        rid, item, pcm, step, i = wire
+        for k in range(self.opts.late_frames):
+            chunk = pcm[i + k * step:i + (k + 1) * step]
+            if chunk:
+                await asyncio.sleep(LATE_GAP_S)
+                await self.send(qwen(self.ids, "response.audio.delta", response_id=rid,
+                                     item_id=item, output_index=0, content_index=0,
+                                     delta=base64.b64encode(chunk).decode()))
+
+    async def send_canceled(self, bare):
+        # The cloud stops the response by itself (the response task returns after this).
+        await self._late_frames()
+        await self._cancelled()
 
     async def _run_response(self, rid):
         try:
@@ -150,14 +182,17 @@ class QwenOmniConn(Conn):
             pcm = audio.encode(self.cloud.reply_audio(rate), "pcm")
             step = rate * _FRAME_MS // 1000 * 2
             for n, i in enumerate(range(0, len(pcm), step)):
+                self.wire = (rid, item, pcm, step, i)
                 if not await self.inject("audio:%d" % (n + 1)):
                     return
                 await self.send(qwen(self.ids, "response.audio.delta", response_id=rid,
                                      item_id=item, output_index=0, content_index=0,
                                      delta=base64.b64encode(pcm[i:i + step]).decode()))
+                self.wire = (rid, item, pcm, step, i + step)
                 # Qwen's pacing is undocumented: stream `qwen_speed` x real time (burst: no wait).
                 pause = _FRAME_MS / 1000 / self.opts.qwen_speed
                 await asyncio.sleep(0 if self.opts.burst else pause)
+            self.wire = None
             await self.send(qwen(self.ids, "response.audio.done", response_id=rid, item_id=item))
             await self.send(qwen(self.ids, "response.audio_transcript.done", response_id=rid,
                                  item_id=item, transcript=text))
