@@ -3,7 +3,11 @@
 # Pure logic fed with (pressed, now_ms) samples by a polling task, so it runs identically on the
 # device, the simulator and in tests. The first edge is acted on at once and further edges are
 # ignored for `debounce_ms` (lock-out debouncing): a press costs no latency, which matters because
-# the first audio frame must leave within 20 ms of the press.
+# the first audio frame must leave within 20 ms of the press. Times are ticks_ms values: every
+# difference is a ticks_diff, so the button keeps working when the ticks wrap (2**30 ms, 12.4
+# days of uptime on the ESP32).
+from time import ticks_diff
+
 from micropython import const
 
 from app import state
@@ -30,7 +34,7 @@ class ButtonLogic:
 
     def update(self, pressed, now_ms):
         """Feed one sample; returns a tuple of state-machine events (usually empty)."""
-        if self._edge_ms is not None and now_ms - self._edge_ms < self.debounce_ms:
+        if self._edge_ms is not None and ticks_diff(now_ms, self._edge_ms) < self.debounce_ms:
             return ()
         if self._phase == _UP:
             if not pressed:
@@ -39,7 +43,7 @@ class ButtonLogic:
             self._edge_ms = self._pressed_ms = now_ms
             self._long_sent = False
             return (state.E_PRESS,)
-        held = now_ms - self._pressed_ms
+        held = ticks_diff(now_ms, self._pressed_ms)
         self.held_ms = held
         if pressed:
             if not self._long_sent and held >= self.long_press_ms:
@@ -54,7 +58,8 @@ class ButtonLogic:
         if held >= self.min_press_ms:
             self._last_tap_ms = None
             return (state.E_RELEASE,)
-        if self._last_tap_ms is not None and now_ms - self._last_tap_ms <= self.double_ms + held:
+        if self._last_tap_ms is not None and \
+                ticks_diff(now_ms, self._last_tap_ms) <= self.double_ms + held:
             self._last_tap_ms = None
             return (state.E_RELEASE_SHORT, state.E_DOUBLE_PRESS)
         self._last_tap_ms = now_ms

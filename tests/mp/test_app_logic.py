@@ -103,3 +103,21 @@ def test_log_levels_and_secret_masking():
     log.set_level("debug")
     log.debug("x", "now shown")
     assert len(lines) == 3
+
+
+def test_button_works_across_the_ticks_wrap():
+    # ticks_ms wraps (2**30 ms, 12.4 days, on the ESP32): held times are ticks_diff, not a
+    # subtraction of raw ticks.
+    import time
+
+    def at(ms):
+        return time.ticks_add(0, ms)  # ms < 0: just before the wrap
+
+    b = ButtonLogic(min_press_ms=200, long_press_ms=3000, double_ms=400)
+    events = _feed(b, [(True, at(-100)), (True, at(40)), (False, at(150)),
+                       (True, at(400)), (True, at(3500)), (False, at(3600)),
+                       (True, at(4000)), (False, at(4080)), (True, at(4300)),
+                       (False, at(4380))])
+    assert [e for _, e in events] == [S.E_PRESS, S.E_RELEASE, S.E_PRESS, S.E_LONG_PRESS,
+                                      S.E_RELEASE, S.E_PRESS, S.E_RELEASE_SHORT, S.E_PRESS,
+                                      S.E_RELEASE_SHORT, S.E_DOUBLE_PRESS]
