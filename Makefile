@@ -25,10 +25,26 @@ $(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
 
 setup: $(VENV_STAMP) $(NODE_STAMP)
 
-test: setup
+# The setup page's browser tests (tests/test_setup_browser.py) drive Debian's chromium and
+# chromium-driver: installed here once, where apt-get can run (as root, like CI); elsewhere
+# those tests skip and say how to install them.
+CHROMEDRIVER := /usr/bin/chromedriver
+.PHONY: browser
+browser: $(CHROMEDRIVER)
+
+$(CHROMEDRIVER):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	    chromium chromium-driver; \
+	else \
+	  echo "make: no $@ and no root for apt-get: the browser tests will skip" \
+	    "(sudo apt-get install chromium chromium-driver)"; \
+	fi
+
+test: setup browser
 	$(PY) tools/test_all.py
 
-test-py: setup
+test-py: setup browser
 	$(PY) tools/test_all.py --only pytest
 
 test-mp: setup
@@ -80,7 +96,7 @@ flash: $(VENV_STAMP)
 	$(PY) tools/flash.py --port "$(PORT)" --firmware "$(FIRMWARE)" $(if $(CHIP),--chip $(CHIP)) $(if $(BOARD),--board $(BOARD))
 
 configure: $(VENV_STAMP)
-	$(PY) tools/configure.py $(if $(BOARD),--board $(BOARD))
+	$(PY) tools/configure.py $(if $(BOARD),--board $(BOARD)) $(if $(UNIQUE_ID),--unique-id $(UNIQUE_ID))
 
 deploy: $(VENV_STAMP)
 	$(PY) tools/deploy.py --port $(BOARD_PORT) $(if $(BOARD),--board $(BOARD))

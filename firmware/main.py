@@ -37,6 +37,97 @@ def _crash(count, where, exc):
     sys.print_exception(exc)
 
 
+# Setup mode (firmware/app/setup, README "Quick start") runs instead of the app when
+# config.json is missing or lacks what the page asks (Wi-Fi, token, ...), when the board's button
+# is held at power-on, or at the boot after the app's Wi-Fi join kept failing. Its modules are
+# imported only then: normal mode never pays their RAM.
+_SETUP_FLAG = "setup.txt"  # written when Wi-Fi keeps failing; removed as setup mode starts
+_SETUP_AFTER_WIFI_FAILURES = 5
+_SETUP_HOLD_MS = 5000  # the button held this long at power-on: setup mode
+_OPEN_HOLD_MS = 10000  # ... and this long: its access point is open (no password), as asked
+
+
+def _setup_wanted():
+    """(reason, open access point) for setup mode, or None for the app."""
+    import config
+
+    try:
+        cfg = config.load()
+    except config.ConfigError as exc:
+        from app.setup.submit import fixable
+
+        # An error the page cannot fix (a key it does not show) keeps the old way: the app
+        # prints what to fix and the REPL stays reachable.
+        return ("config", False) if fixable(exc) else None
+    try:
+        import os
+
+        os.remove(_SETUP_FLAG)
+        return "wifi", False
+    except OSError:
+        pass
+    held = _held_ms(cfg["board"])
+    return ("button", held >= _OPEN_HOLD_MS) if held >= _SETUP_HOLD_MS else None
+
+
+def _held_ms(board):
+    # The button (active low) read once at power-on; while it stays down, timed up to 10 s.
+    # (GPIO0 buttons: press it just after power-on; held through the reset, the ESP32 starts its
+    # flash loader instead.)
+    import boards
+
+    pin = machine.Pin(boards.load(board).PINS["button"], machine.Pin.IN, machine.Pin.PULL_UP)
+    start = time.ticks_ms()
+    said = 0
+    while pin.value() == 0:
+        held = time.ticks_diff(time.ticks_ms(), start)
+        if held >= _OPEN_HOLD_MS:
+            break
+        if said == 0:
+            print("I main   button held: keep holding 5 s for setup mode")
+            said = 1
+        elif said == 1 and held >= _SETUP_HOLD_MS:
+            print("I main   setup mode: let go now (hold 5 s more for an open access point)")
+            said = 2
+        time.sleep_ms(20)
+    return time.ticks_diff(time.ticks_ms(), start)
+
+
+def _setup(reason, open_ap, crashes):
+    import asyncio
+
+    from app.setup import portal
+
+    try:
+        outcome = asyncio.run(portal.run(reason, open_ap=open_ap))
+    except KeyboardInterrupt:
+        print("I main   stopped from the REPL")
+        return "stopped"
+    except Exception as exc:  # noqa: BLE001 - counted as a crash: a loop of them ends in safe mode
+        _crash(crashes + 1, "setup mode", exc)
+        time.sleep_ms(_RESET_DELAY_MS)
+    else:
+        print("I main   setup mode ended (%s): restarting" % outcome)
+    machine.reset()
+    return "setup"
+
+
+def _wifi_failed(failures):
+    # The app's Wi-Fi join failed `failures` times in a row. After a few, offer setup mode: it
+    # starts from the config.json there is (nothing is lost) and, if nobody comes, goes back to
+    # the app with it.
+    if failures < _SETUP_AFTER_WIFI_FAILURES:
+        return
+    try:
+        with open(_SETUP_FLAG, "w") as f:
+            f.write("wifi")
+    except OSError:
+        return  # cannot leave the note: keep trying the saved network
+    print("W main   Wi-Fi failed %d times in a row: restarting into setup mode (config.json is "
+          "kept)" % failures)
+    machine.reset()
+
+
 def run():
     crashes = _crashes()
     if crashes >= _MAX_CRASHES:
@@ -45,6 +136,13 @@ def run():
         return "safe"
     import asyncio
 
+    try:
+        setup = _setup_wanted()
+    except Exception as exc:  # noqa: BLE001 - a failed check must not keep the app from running
+        print("E main   the setup mode check failed (%r): starting the app" % (exc,))
+        setup = None
+    if setup is not None:
+        return _setup(setup[0], setup[1], crashes)
     from app import runner
 
     def on_task_error(loop, context):
@@ -57,7 +155,8 @@ def run():
 
     crashed = False
     try:
-        asyncio.run(runner.main(crash_file=_CRASH_FILE, on_task_error=on_task_error))
+        asyncio.run(runner.main(crash_file=_CRASH_FILE, on_task_error=on_task_error,
+                                on_wifi_failed=_wifi_failed))
     except KeyboardInterrupt:
         print("I main   stopped from the REPL")
     except Exception as exc:  # noqa: BLE001 - the last line of defence: count, show, reset

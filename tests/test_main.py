@@ -4,6 +4,7 @@ main.py runs as on the board (it calls run() at import), with the virtual machin
 the working directory standing in for the board's filesystem."""
 
 import os
+import pathlib
 import runpy
 
 import pytest
@@ -13,6 +14,7 @@ from tools.vhw.machine import MachineReset
 
 MAIN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "firmware",
                     "main.py")
+GOOD = pathlib.Path(__file__).parent / "data" / "good_config.json"
 
 
 @pytest.fixture
@@ -23,11 +25,14 @@ def board(tmp_path, monkeypatch):
     hw.uninstall()
 
 
-def test_missing_config_explains_and_returns_to_the_repl(board, capsys):
+def test_a_config_setup_mode_cannot_fix_explains_and_returns_to_the_repl(board, capsys):
+    # (A missing config.json starts setup mode instead: tests/test_setup_entry.py.)
     path, hw = board
+    bad = GOOD.read_text().replace('"board"', '"volume": 500, "board"')
+    (path / "config.json").write_text(bad)
     runpy.run_path(MAIN)
     out = capsys.readouterr().out
-    assert "not found at config.json" in out and "make configure" in out
+    assert "volume: must be from 0 to 100" in out
     assert not (path / "crashes.txt").exists()
     assert hw.machine.resets == []
 
@@ -40,6 +45,7 @@ def test_a_crash_is_counted_and_resets(board, monkeypatch, capsys):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(runner, "main", broken)
+    (path / "config.json").write_text(GOOD.read_text())
     (path / "crashes.txt").write_text("1")
     monkeypatch.setattr("time.sleep_ms", lambda ms: None)
     with pytest.raises(MachineReset):

@@ -162,12 +162,34 @@ def write(cfg, path):
     os.chmod(path, 0o600)
 
 
+def setup_ap_line(unique_id):
+    """The access point the board opens in setup mode (README: Quick start)."""
+    from app.setup import ident  # firmware/app/setup/ident.py: the board's own derivation
+
+    if not unique_id:
+        return ("setup from a phone: the board prints its setup Wi-Fi (voice-XXXX) and password "
+                "on the serial console (`make logs`); or give --unique-id HEX (UNIQUE_ID= for "
+                "make), from: mpremote exec \"import machine, binascii; "
+                "print(binascii.hexlify(machine.unique_id()).decode())\"")
+    try:
+        uid = bytes.fromhex(unique_id.replace(":", ""))
+    except ValueError:
+        raise SystemExit("configure: --unique-id must be hex digits (e.g. 240ac4123456), got %r"
+                         % unique_id) from None
+    if len(uid) < 2:
+        raise SystemExit("configure: --unique-id is too short: give all of machine.unique_id()")
+    return ("setup from a phone: in setup mode this board's Wi-Fi is %s, password %s; the page "
+            "is http://192.168.4.1/" % (ident.ssid(uid), ident.password(uid)))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="config.json", help="where to write [config.json]")
     parser.add_argument("--non-interactive", action="store_true",
                         help="never prompt; fail on a missing value")
     add_flags(parser)
+    parser.add_argument("--unique-id", metavar="HEX", help="the board's machine.unique_id() in "
+                        "hex: also print the Wi-Fi name and password of its setup mode")
     args = parser.parse_args(argv)
     values = start_values(args.out)
     given = set(from_flags(args, {}))
@@ -188,6 +210,7 @@ def main(argv=None):
     print("wrote %s (secrets hidden below):" % args.out)
     print(json.dumps(config.redacted(cfg), indent=1, ensure_ascii=False))
     print("next: make deploy PORT=<serial port> BOARD=%s" % cfg["board"])
+    print(setup_ap_line(args.unique_id))
     return 0
 
 

@@ -59,6 +59,8 @@ class Controller:
         self._helpers = []
         self._speech_in_press = False
         self._first_frame = False
+        self.wifi_failures = 0  # joins failed in a row
+        self.on_wifi_failed = None  # called with wifi_failures after each failed join
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -237,8 +239,12 @@ class Controller:
                                log=self.log)
         except wifi.WifiError as exc:
             self.log.error("wifi", str(exc))
+            self.wifi_failures += 1
+            if self.on_wifi_failed is not None:
+                self.on_wifi_failed(self.wifi_failures)
             self.queue.post(S.E_WIFI_FAILED)
             return
+        self.wifi_failures = 0
         if self.ntptime is not None and self.cfg["base_url"].startswith("wss:"):
             await wifi.sync_time(self.ntptime, log=self.log)
         self.queue.post(S.E_WIFI_UP)

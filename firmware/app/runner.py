@@ -54,7 +54,7 @@ async def _forget_crashes(crash_file):
 
 
 async def main(crash_file=None, cfg=None, log=None, connect=None, trace=None, watchdog=True,
-               on_task_error=None):
+               on_task_error=None, on_wifi_failed=None):
     global _app, _hw
     from app.log import Log
 
@@ -89,6 +89,7 @@ async def main(crash_file=None, cfg=None, log=None, connect=None, trace=None, wa
     app.audio = AudioPath(board, _hw, cfg, app.audio_frame)
     app.link.player = app.audio.player
     app.audio.player.on_gap = _gap_reporter(log, trace)
+    app.on_wifi_failed = on_wifi_failed  # main.py: offer setup mode after a few (app/setup)
     _app = app
     if crash_file:
         asyncio.create_task(_forget_crashes(crash_file))

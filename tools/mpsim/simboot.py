@@ -222,6 +222,10 @@ def boot(path):
         spec = json.load(f)
     vclock.start(spec["t0_ticks_us"])
     install(spec)
+    if spec.get("entry") == "setup":  # setup mode instead of the app: tools/mpsim/simsetup.py
+        import simsetup
+
+        return simsetup.boot(spec, emit)
     run = Run(spec)
     stats = {"started": False}
     try:

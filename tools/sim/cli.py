@@ -61,6 +61,9 @@ def parse_args(argv):
     p.add_argument("--allow-gaps", action="store_true", help="do not fail a run whose answer "
                    "had silence inside it (the report lists each gap and its cause either way)")
     p.add_argument("--verbose", action="store_true", help="also print the app's log lines")
+    p.add_argument("--setup", action="store_true", help="start the board in setup mode (no "
+                   "config.json): print its setup page's URL, wait for the form, then restart "
+                   "into the session with the config it saved (tools/sim/setup_run.py)")
     return p.parse_args(argv)
 
 
@@ -153,6 +156,12 @@ def write_outputs(result, options, args, rep):
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     options = build_options(args)
+    if args.setup:
+        from tools.sim.setup_run import run_setup
+
+        options = run_setup(args, options)
+        if options is None:
+            return 1
     where = options.url or "the built-in fake cloud"
     print("sim: %s session on %s, board %s, %s, runtime %s, talking to %s" % (
         options.mode, "a virtual " + options.board, options.board, options.codec,

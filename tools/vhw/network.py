@@ -10,6 +10,10 @@ scripts (wrong key -> STAT_WRONG_PASSWORD, unknown SSID -> STAT_NO_AP_FOUND); st
 ifconfig() / ifconfig(4-tuple); config("mac"|"hostname"|...) and config(key=value), unknown
 parameters are a ValueError. There is no STAT_CONNECT_FAIL on the ESP32 (it is an ESP8266 name).
 Harness side: `scenario.drop()` loses the link (the app sees isconnected() go False).
+WLAN(AP_IF), setup mode's access point: config(ssid/essid=, key/password=, security/authmode=)
+as the ESP32 port takes them (a WPA2 key shorter than 8 characters is refused), and ifconfig()
+gives `scenario.ap_ip` while active: loopback in the simulator, where the device's own servers
+bind to it (192.168.4.1 on a board).
 """
 
 import types
@@ -24,17 +28,26 @@ STAT_NO_AP_FOUND = 201
 STAT_WRONG_PASSWORD = 202
 STAT_ASSOC_FAIL = 203
 STAT_HANDSHAKE_TIMEOUT = 204
+AUTH_OPEN = 0
+AUTH_WEP = 1
+AUTH_WPA_PSK = 2
+AUTH_WPA2_PSK = 3
+AUTH_WPA_WPA2_PSK = 4
 _CONFIG_KEYS = ("mac", "ssid", "channel", "hidden", "security", "key", "hostname",
                 "dhcp_hostname", "reconnects", "txpower", "protocol", "pm")
+_AP_ALIASES = {"essid": "ssid", "password": "key", "authmode": "security"}
+_AP_IP = ("127.0.0.1", "255.0.0.0", "127.0.0.1", "127.0.0.1")
 
 
 class Scenario:
     """What the virtual access point does. `fail` forces a status code whatever is sent."""
 
     def __init__(self, ssid="sim-wifi", key="sim-password", join_ms=300, fail=None,
-                 ip=("192.168.4.2", "255.255.255.0", "192.168.4.1", "192.168.4.1"), rssi=-52):
+                 ip=("192.168.4.2", "255.255.255.0", "192.168.4.1", "192.168.4.1"), rssi=-52,
+                 ap_ip=_AP_IP):
         self.ssid, self.key, self.join_ms, self.fail = ssid, key, join_ms, fail
         self.ip, self.rssi = ip, rssi
+        self.ap_ip = ap_ip  # the access point's ifconfig() (setup mode)
         self.attempts = []  # (t_us, ssid) of every connect(); the key is never kept
         self.dropped = False
 
@@ -48,7 +61,7 @@ def make_network(clock=None, scenario=None, chip="esp32"):
 
     mod = types.ModuleType("network")
     for name, value in globals().items():
-        if name.startswith(("STA", "AP_", "STAT_")):
+        if name.startswith(("STA", "AP_", "STAT_", "AUTH_")):
             setattr(mod, name, value)
     clock = clock or _MonoClock()
     scenario = scenario or Scenario()
@@ -150,6 +163,8 @@ class _WLANBase:
 
     def ifconfig(self, config=None):
         if config is None:
+            if self.interface == AP_IF:
+                return self.scenario.ap_ip if self._active else self._ifconfig
             return self.scenario.ip if self.isconnected() else self._ifconfig
         if not isinstance(config, tuple) or len(config) != 4:
             raise TypeError("ifconfig needs a 4-tuple (ip, subnet, gateway, dns)")
@@ -170,10 +185,27 @@ class _WLANBase:
                     return self.scenario.ssid
                 raise ValueError("unknown config param")
             return self._config.get(key)
+        if self.interface == AP_IF:
+            return self._config_ap(kwargs)
         for key, value in kwargs.items():
             if key not in _CONFIG_KEYS:
                 raise ValueError("unknown config param")
             self._config[key] = value
+        return None
+
+    def _config_ap(self, kwargs):
+        # The ESP32 port takes the old names too (essid, password, authmode).
+        wanted = {}
+        for key, value in kwargs.items():
+            key = _AP_ALIASES.get(key, key)
+            if key not in _CONFIG_KEYS:
+                raise ValueError("unknown config param")
+            wanted[key] = value
+        merged = dict(self._config, **wanted)
+        security = merged.get("security", AUTH_OPEN)
+        if security != AUTH_OPEN and len(merged.get("key") or "") < 8:
+            raise OSError("Wifi Invalid Password")  # esp_wifi_set_config: ESP_ERR_WIFI_PASSWORD
+        self._config = merged
         return None
 
     def scan(self):
