@@ -90,7 +90,7 @@ FIRMWARE ?=
 MPREMOTE := $(VENV)/bin/mpremote
 BOARD_PORT = $(if $(PORT),$(PORT),auto)
 
-.PHONY: flash configure deploy deploy-src repl logs
+.PHONY: flash configure deploy deploy-src repl logs release
 
 flash: $(VENV_STAMP)
 	$(PY) tools/flash.py --port "$(PORT)" --firmware "$(FIRMWARE)" $(if $(CHIP),--chip $(CHIP)) $(if $(BOARD),--board $(BOARD))
@@ -103,6 +103,11 @@ deploy: $(VENV_STAMP)
 
 deploy-src: $(VENV_STAMP)
 	$(PY) tools/deploy.py --src --port $(BOARD_PORT) $(if $(BOARD),--board $(BOARD))
+
+# A signed over-the-air release in out/release/$(VERSION)/ (tools/release.py): VERSION=1.2.0
+VERSION ?=
+release: $(VENV_STAMP)
+	$(PY) tools/release.py --version "$(VERSION)" $(if $(BOARD),--board $(BOARD))
 
 # repl stops the app (raw REPL interrupt) and opens a prompt; logs attaches without stopping it.
 repl: $(VENV_STAMP)

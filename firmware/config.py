@@ -48,6 +48,8 @@ DEFAULTS = {
     "log_level": "info",
     "ca_file": "certs/ca.pem",
     "rx_buffer_bytes": 0,
+    "ota_url": "",
+    "ota_key": "",
 }
 
 _HOW_TO_CREATE = (
@@ -192,6 +194,23 @@ def _check_cross(cfg):
         raise ConfigError("greeting", "is longer than %d bytes; shorten it" % _GREETING_MAX)
 
 
+def _check_ota(cfg):
+    # Over-the-air updates (firmware/otaboot.py): off while ota_url is "". ota_key is the public
+    # half of the release signing key `make configure` makes; it is not a secret.
+    _text(cfg, "ota_url")
+    _text(cfg, "ota_key")
+    url, key = cfg["ota_url"], cfg["ota_key"]
+    if url and not url.startswith("https://"):
+        raise ConfigError("ota_url", "must start with https:// (where the folder `make release`"
+                          " built is served), got %s" % _show(url))
+    if key and (len(key) != 64 or [c for c in key if c not in "0123456789abcdef"]):
+        raise ConfigError("ota_key", "must be 64 lowercase hex digits (the public key `make "
+                          "configure` wrote), got %s" % _show(key))
+    if url and not key:
+        raise ConfigError("ota_key", "is missing: ota_url needs the release signing key's public"
+                          " half; run `make configure`")
+
+
 def validate(raw):
     """Check a config dict; return a new dict with every default filled. Raises ConfigError."""
     if not isinstance(raw, dict):
@@ -241,6 +260,7 @@ def validate(raw):
     _text(cfg, "ca_file")
     if cfg["rx_buffer_bytes"] != 0:
         _whole(cfg, "rx_buffer_bytes", 4096, 65536)
+    _check_ota(cfg)
     _check_cross(cfg)
     return cfg
 

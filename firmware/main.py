@@ -5,6 +5,8 @@
 # minute. After _MAX_CRASHES in a row the app is not started, so the REPL stays reachable for
 # `mpremote` (fix config.json or deploy a fix, then delete crashes.txt and reset).
 # A bad config.json is not a crash: the app prints what to fix and returns to the REPL.
+# Over-the-air versions (firmware/otaboot.py): the update check runs before the app is imported,
+# and a crash loop of a new version on trial rolls back to the previous one instead.
 import sys
 import time
 
@@ -129,8 +131,12 @@ def _wifi_failed(failures):
 
 
 def run():
+    ota = sys.modules.get("otaboot")  # boot.py chose the app version (firmware/otaboot.py)
     crashes = _crashes()
     if crashes >= _MAX_CRASHES:
+        # A new version on trial is rolled back instead (and the count starts again).
+        if ota is not None and ota.roll_back("it crashed %d times in a row" % crashes):
+            machine.reset()
         print("E main   safe mode after %d crashes: the app is not started. Fix config.json or "
               "redeploy, then delete %s and reset." % (crashes, _CRASH_FILE))
         return "safe"
@@ -143,7 +149,15 @@ def run():
         setup = None
     if setup is not None:
         return _setup(setup[0], setup[1], crashes)
-    from app import runner
+    if ota is not None:
+        ota.at_boot()  # the update check when config.json sets ota_url; may switch and reset
+    try:
+        from app import runner
+    except Exception as exc:  # noqa: BLE001 - an app that cannot import is a crash too
+        _crash(crashes + 1, "importing the app", exc)
+        time.sleep_ms(_RESET_DELAY_MS)
+        machine.reset()
+        return "crashed"
 
     def on_task_error(loop, context):
         # A task died with an exception nobody awaited: the device is no longer whole, so

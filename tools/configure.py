@@ -162,6 +162,24 @@ def write(cfg, path):
     os.chmod(path, 0o600)
 
 
+def signing_key(path, values, err):
+    """The release signing key for over-the-air updates: made once if missing (tools/release.py
+    signs with it); the board gets its public half as ota_key. Never printed."""
+    from tools import release
+
+    made = release.ensure_key(path)
+    public = release.public_hex(path)
+    if not values.get("ota_key"):
+        values["ota_key"] = public
+    elif values["ota_key"] != public:
+        err.write("configure: note: ota_key in the config is not %s's public key: this board "
+                  "refuses releases signed with it (remove ota_key to use it)\n" % path)
+    if made:
+        err.write("configure: made the release signing key %s: back it up and never commit it"
+                  " (without it, boards need `make configure` and `make deploy` over USB to take"
+                  " updates again)\n" % path)
+
+
 def setup_ap_line(unique_id):
     """The access point the board opens in setup mode (README: Quick start)."""
     from app.setup import ident  # firmware/app/setup/ident.py: the board's own derivation
@@ -185,6 +203,9 @@ def setup_ap_line(unique_id):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="config.json", help="where to write [config.json]")
+    parser.add_argument("--signing-key", metavar="FILE",
+                        help="OTA release signing key, made if missing [ota-signing.key next to"
+                        " --out]")
     parser.add_argument("--non-interactive", action="store_true",
                         help="never prompt; fail on a missing value")
     add_flags(parser)
@@ -195,6 +216,8 @@ def main(argv=None):
     given = set(from_flags(args, {}))
     values.update(from_flags(args, {}))
     err = sys.stderr
+    signing_key(args.signing_key or os.path.join(os.path.dirname(os.path.abspath(args.out)),
+                                                 "ota-signing.key"), values, err)
     if args.non_interactive or not sys.stdin.isatty():
         try:
             cfg = config.validate(values)

@@ -42,6 +42,9 @@ CA_DEST = "certs/ca.pem"
 PACKAGE_JSON = os.path.join(ROOT, "package.json")
 PACKAGE_VERSION = "0.1.0"
 SOURCE_ONLY = ("boot.py", "main.py")  # run by name by the firmware: .mpy would be ignored
+# Over-the-air versions (firmware/otaboot.py) live in ota/ and would shadow what a deploy
+# copies: a deploy removes them, so the board runs the tree it was just given.
+OTA_DIR = "ota"
 _MARK = "@@DEPLOY "
 
 # Runs on the board (and in the tests' stand-in, under CPython): hashes of the wanted paths,
@@ -266,8 +269,10 @@ def main(argv=None):
         markers = [m for name in packages for m in mip_markers(name)]
         wanted = set(files) | set(markers)
         wanted |= {other_variant(d) for d in files if other_variant(d)}
-        remote, remote_dirs = probe(mpremote, args.port, wanted, dirs)
+        remote, remote_dirs = probe(mpremote, args.port, wanted, dirs | {OTA_DIR})
         cmds, changed = plan(files, remote, remote_dirs, args.full)
+        if OTA_DIR in remote_dirs:
+            cmds.append(["fs", "rm", "-r", ":" + OTA_DIR])
         for name in packages:
             if not any(remote.get(m) for m in mip_markers(name)):
                 cmds.append(["mip", "install", name])

@@ -7,6 +7,7 @@
 # E_FATAL; anything else on the way up is a connect failure that backs off.
 # A server close while idle is an idle close (reconnect lazily); any other close is a dropped link.
 import asyncio
+import sys
 
 from cloud import base as C
 from websock.errors import WebSocketError
@@ -79,6 +80,9 @@ class Link:
             return  # closed during the handshake: the downlink task has reported it
         self.idle = True
         self.queue.post(S.E_CONNECTED)
+        ota = sys.modules.get("otaboot")  # a new version is confirmed by its first good link
+        if ota is not None and ota.pending:
+            ota.confirm(self.log)
         if self.greeting:
             # Once per boot, not on every reconnect.
             greeting, self.greeting = self.greeting, None

@@ -18,6 +18,8 @@ class DeviceTools(Tools):
                       "{\"mode\": \"ptt\" | \"free\"}")
         self.register("device_status", self._status,
                       "Volume, mode and link state of the device. No arguments")
+        self.register("check_update", self._check_update,
+                      "Check for a firmware update now; the device restarts. No arguments")
 
     def _set_volume(self, args):
         level = args.get("level")
@@ -44,3 +46,8 @@ class DeviceTools(Tools):
     def _status(self, args):
         app = self._app
         return "volume %d, mode %s, state %s" % (app.cfg["volume"], app.sm.mode, app.state_name())
+
+    def _check_update(self, args):
+        from app.ota import request
+
+        return request.later(self._app)
