@@ -6,5 +6,6 @@ try:
     import otaboot
 
     otaboot.choose()
+    del otaboot  # main.py finds it in sys.modules; no name here keeps its RAM from the app
 except Exception as exc:  # noqa: BLE001 - the boot must go on
     print("E ota    could not choose the app version (%r): the base tree runs" % (exc,))

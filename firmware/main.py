@@ -151,6 +151,7 @@ def run():
         return _setup(setup[0], setup[1], crashes)
     if ota is not None:
         ota.at_boot()  # the update check when config.json sets ota_url; may switch and reset
+        ota = None  # no reference left: otaboot frees itself when nothing waits for it
     try:
         from app import runner
     except Exception as exc:  # noqa: BLE001 - an app that cannot import is a crash too

@@ -155,26 +155,32 @@ def roll_back(why):
 
 
 def at_boot():
-    """main.py, before the app: the update check, when config.json sets ota_url. May reset."""
-    if state is None:
-        return
+    """main.py, before the app: the update check, when config.json sets ota_url. May reset.
+    Then, unless confirm() has work, this module leaves sys.modules: its RAM goes to the app
+    (boot.py and main.py keep no reference to it)."""
+    if state is not None and _check():
+        _reset()
+    if not pending:
+        sys.modules.pop("otaboot", None)
+
+
+def _check():
+    # True when the board must reset: a new version is ready, or this one was rolled back.
     try:
         import config
 
         cfg = config.load()
     except Exception as exc:  # noqa: BLE001 - the app says what to fix in config.json
-        if roll_back("it rejects config.json: %s" % exc):
-            _reset()
-        return
+        return roll_back("it rejects config.json: %s" % exc)
     if not cfg.get("ota_url"):
-        return
+        return False
     try:
         from app.ota import check
 
-        switched = check.run(cfg, state)
+        return check.run(cfg, state)
     except Exception as exc:  # noqa: BLE001 - a bug in the update client: never stop the boot
         _say("E", "the update check failed: %r; the app starts anyway" % (exc,))
-        switched = roll_back("its update check failed: %r" % (exc,))
+        return roll_back("its update check failed: %r" % (exc,))
     finally:
         # The client is only needed now: give its heap back to the app.
         for name in list(sys.modules):
@@ -183,8 +189,6 @@ def at_boot():
         import gc
 
         gc.collect()
-    if switched:
-        _reset()
 
 
 def _reset():
@@ -197,6 +201,8 @@ def confirm(log):
     """The app reached the cloud: a version on trial is now good; a rollback is reported once."""
     global state, pending
     pending = False
+    if state is None:
+        return
     p = dict(state)
     note = p.pop("note", None)
     if p.get("state") == "trial":
@@ -208,3 +214,4 @@ def confirm(log):
         log.warn("ota", note)
     _keep(PTR, p)
     state = p
+    sys.modules.pop("otaboot", None)  # done: the app gets this module's RAM back

@@ -168,6 +168,7 @@ def build(files, version, board, key, out):
 
 
 def release(root, version, board, key_path, out_dir, src=False, arch="xtensawin"):
+    check_version(version)
     key = load_key(key_path)
     with tempfile.TemporaryDirectory(prefix="release-stage-") as tmp:
         files = deploy.stage(root, os.path.join(tmp, "tree"), src, arch, None, None)

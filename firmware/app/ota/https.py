@@ -108,10 +108,9 @@ class Client:
         try:
             self.requests += 1
             port = "" if self.port == 443 else ":%d" % self.port
-            self._link.write(("GET %s%s HTTP/1.1\r\nHost: %s%s\r\nUser-Agent: voice-ota/1\r\n"
-                              "Connection: keep-alive\r\n\r\n"
-                              % (self.base, name, self.host, port)).encode())
-            await self._timed("sending the request for " + what, self._link.drain())
+            req = ("GET %s%s HTTP/1.1\r\nHost: %s%s\r\nUser-Agent: voice-ota/1\r\n"
+                   "Connection: keep-alive\r\n\r\n" % (self.base, name, self.host, port))
+            await self._timed("sending the request for " + what, self._send(req.encode()))
             length, rest, close = await self._head(what)
             if length > limit or (exact and length != limit):
                 raise OtaError("%s is %d bytes on the server, the manifest says %s%d: upload the "
@@ -130,6 +129,12 @@ class Client:
         if close:
             await self.close()
         return length
+
+    async def _send(self, data):
+        # write() is in the timed step too: on MicroPython it may be what runs the TLS handshake
+        # (and raises its certificate check).
+        self._link.write(data)
+        await self._link.drain()
 
     async def _head(self, what):
         buf = self._buf
