@@ -24,9 +24,7 @@ RUNTIMES = ("micropython", "cpython")
 SECRETS = (TOKEN, "rig-wifi-secret-never-printed")
 STEPS = ("file", "switch 1", "switch 2", "switch 3", "switch 4", "switch 5", "reset")
 
-pytestmark = pytest.mark.skipif(
-    not os.path.exists(os.path.join(os.path.dirname(sys.executable), "micropython")),
-    reason="no micropython binary in the venv: run `make setup`")
+HAVE_MICROPYTHON = os.path.exists(os.path.join(os.path.dirname(sys.executable), "micropython"))
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +112,8 @@ class World:
 
 @pytest.fixture(params=RUNTIMES)
 def world(request, rigs, pki):
+    if request.param == "micropython" and not HAVE_MICROPYTHON:
+        pytest.skip("no micropython binary in the venv: run `make setup`")
     made = []
 
     def make(name, offer="1.1.0", **cfg):
