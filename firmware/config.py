@@ -2,10 +2,18 @@
 # the host (tools/configure.py imports this file), so a config that `make configure` accepts is
 # one the board accepts.
 #
-# Every problem raises ConfigError(key, message): str(err) is one line naming the key and the
-# fix. Secret values (token, wifi_password) never appear in a message or in redacted(cfg).
+# Every problem raises ConfigError (cloud/errors.py, the one class the device has): str(err) is
+# one line "config.json: <field>: <what to do>", err.field names the key (None: the whole file).
+# Secret values (token, wifi_password) never appear in a message or in redacted(cfg).
 # Keys starting with "_" are comments and are ignored (JSON has no comments).
+# One validator: the device's own keys are checked here; the cloud's settings are checked by
+# building the very protocol session the app builds (app/cloud_session.check), so a config
+# that validates is one the app can start with, and the session's rules (ranges, formats) live
+# in one place. Cloud-dependent defaults follow the cloud unless set: Qwen-Omni answers in
+# 24 kHz (out_rate 24000) and waits 800 ms of silence by default.
 import json
+
+from cloud.errors import ConfigError
 
 CONFIG_PATH = "config.json"
 SECRETS = ("token", "wifi_password")
@@ -41,7 +49,14 @@ DEFAULTS = {
     "board": None,
     "min_press_ms": 200,
     "long_press_ms": 3000,
-    "silence_duration_ms": 500,
+    "silence_duration_ms": 500,  # qwen: 800 unless set
+    "prefix_padding_ms": 600,  # coze free talk: audio kept before the speech the VAD heard
+    "user_id": "",  # coze: separates the memory of users of one bot
+    "hot_words": [],  # coze ASR: words to recognise better
+    "user_language": "",  # coze ASR: "zh", "en", ... ("" = automatic)
+    "instructions": "",  # qwen: the persona (system message)
+    "vad_threshold": 0.5,  # qwen free talk: -1..1, higher needs louder speech
+    "smooth_output": None,  # qwen3-omni-flash: true spoken style, false written, null = model's
     "mic_gate_while_speaking": True,
     "greeting": "",
     "device_id": "",
@@ -58,12 +73,7 @@ _HOW_TO_CREATE = (
 )
 
 
-class ConfigError(ValueError):
-    def __init__(self, key, message):
-        self.key = key
-        self.message = message
-        line = "config.json: %s: %s" % (key, message) if key else "config.json: " + message
-        super().__init__(line)
+_SOURCE = "config.json"
 
 
 def known_boards():
@@ -170,7 +180,19 @@ def _check_url(cfg):
                           % (BASE_URLS[cfg["cloud"]], _show(url)))
 
 
-def _check_rates(cfg):
+def _check_rates(cfg, raw):
+    if cfg["cloud"] == "qwen":
+        if cfg["codec"] != "pcm":
+            raise ConfigError("codec", "qwen takes pcm only; set codec to \"pcm\"")
+        # pcm24 is the only output the service takes: the answer is 24 kHz whatever the
+        # speaker runs at, so another out_rate would be a promise nothing keeps.
+        if "out_rate" not in raw:
+            cfg["out_rate"] = 24000
+        elif cfg["out_rate"] != 24000:
+            raise ConfigError("out_rate", "qwen answers in 24000 Hz (pcm24) only; set out_rate"
+                              " to 24000 or remove it")
+        if "silence_duration_ms" not in raw:
+            cfg["silence_duration_ms"] = 800  # the service's default (range 200..6000)
     for key in ("in_rate", "out_rate"):
         _one_of(cfg, key, RATES)
     if cfg["codec"] != "pcm":
@@ -185,8 +207,6 @@ def _check_cross(cfg):
         if not cfg["bot_id"]:
             raise ConfigError("bot_id", "is missing; copy the digits after /bot/ in your bot's"
                               " coze.cn URL (the bot must be published for API)")
-    elif cfg["codec"] != "pcm":
-        raise ConfigError("codec", "qwen takes pcm only; set codec to \"pcm\"")
     if cfg["long_press_ms"] <= cfg["min_press_ms"]:
         raise ConfigError("long_press_ms", "must be longer than min_press_ms (%d)"
                           % cfg["min_press_ms"])
@@ -212,7 +232,17 @@ def _check_ota(cfg):
 
 
 def validate(raw):
-    """Check a config dict; return a new dict with every default filled. Raises ConfigError."""
+    """Check a config dict; return a new dict with every default filled. Raises ConfigError
+    (err.field: the key to fix, None for the whole file)."""
+    try:
+        return _validate(raw)
+    except ConfigError as exc:
+        if exc.source is not None:
+            raise
+        raise ConfigError(exc.field, exc.problem, _SOURCE) from None
+
+
+def _validate(raw):
     if not isinstance(raw, dict):
         raise ConfigError(None, "must be a JSON object {...} of \"key\": value pairs")
     for key in raw:
@@ -240,9 +270,7 @@ def validate(raw):
         for key in ("in_rate", "out_rate"):
             if key not in raw:
                 cfg[key] = 8000
-    _check_rates(cfg)
-    _text(cfg, "voice_id")
-    _whole(cfg, "speech_rate", -50, 100)
+    _check_rates(cfg, raw)
     _whole(cfg, "volume", 0, 100)
     if cfg["board"] is None:
         raise ConfigError("board", "is missing; set it to one of %s (the one matching your wiring)"
@@ -250,7 +278,6 @@ def validate(raw):
     _one_of(cfg, "board", known_boards())
     _whole(cfg, "min_press_ms", 0, 2000)
     _whole(cfg, "long_press_ms", 500, 10000)
-    _whole(cfg, "silence_duration_ms", 200, 2000)
     if not isinstance(cfg["mic_gate_while_speaking"], bool):
         raise ConfigError("mic_gate_while_speaking", "must be true or false (no quotes), got %s"
                           % _show(cfg["mic_gate_while_speaking"]))
@@ -262,6 +289,9 @@ def validate(raw):
         _whole(cfg, "rx_buffer_bytes", 4096, 65536)
     _check_ota(cfg)
     _check_cross(cfg)
+    from app.cloud_session import check
+
+    check(cfg)  # the cloud's settings, by the session itself (ConfigError names the key)
     return cfg
 
 
@@ -271,7 +301,7 @@ def loads(text):
     except ValueError as exc:
         # CPython's message carries line/column, MicroPython's does not; neither shows content.
         raise ConfigError(None, "is not valid JSON (%s); check quotes, commas and braces"
-                          % exc) from None
+                          % exc, _SOURCE) from None
     return validate(raw)
 
 
@@ -281,7 +311,8 @@ def load(path=CONFIG_PATH):
         with open(path) as f:
             text = f.read()
     except OSError:
-        raise ConfigError(None, "not found at %s; %s" % (path, _HOW_TO_CREATE)) from None
+        raise ConfigError(None, "not found at %s; %s" % (path, _HOW_TO_CREATE),
+                          _SOURCE) from None
     return loads(text)
 
 

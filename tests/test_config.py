@@ -144,3 +144,79 @@ def test_board_list_comes_from_boards_package_or_fallback():
         assert boards == config.FALLBACK_BOARDS
     else:
         assert tuple(KNOWN) == boards
+
+
+# -- one validator for the device and its cloud session (issue 16) ---------------------------
+
+
+def qwen_config(**extra):
+    raw = good()
+    del raw["bot_id"]
+    return dict(raw, cloud="qwen", **extra)
+
+
+def test_one_config_error_class_with_a_field():
+    from cloud.errors import ConfigError as SessionError
+
+    assert ConfigError is SessionError
+    with pytest.raises(ConfigError) as info:
+        config.validate(dict(good(), speech_rate=101))
+    assert info.value.field == "speech_rate"
+
+
+@pytest.mark.parametrize("raw, field", [
+    (qwen_config(in_rate=24000), "in_rate"),  # accepted, then raised while the app was built
+    (qwen_config(out_rate=16000), "out_rate"),  # Qwen answers in 24 kHz pcm24 only
+    (qwen_config(vad_threshold=1.5), "vad_threshold"),
+    (qwen_config(smooth_output="yes"), "smooth_output"),
+    (qwen_config(instructions=5), "instructions"),
+    (qwen_config(silence_duration_ms=6001), "silence_duration_ms"),
+    (dict(good(), silence_duration_ms=2001), "silence_duration_ms"),  # Coze's range: 200..2000
+    (dict(good(), user_language="xx"), "user_language"),
+    (dict(good(), hot_words="Coze"), "hot_words"),
+    (dict(good(), prefix_padding_ms=-1), "prefix_padding_ms"),
+    (dict(good(), user_id=7), "user_id"),
+])
+def test_what_the_session_refuses_config_refuses_naming_the_config_key(raw, field):
+    with pytest.raises(ConfigError) as info:
+        config.validate(raw)
+    assert info.value.field == field
+    assert str(info.value).startswith("config.json: %s: " % field)
+
+
+@pytest.mark.parametrize("raw", [
+    good(), dict(good(), codec="g711a"), dict(good(), codec="g711u", mode="free"),
+    dict(good(), out_rate=24000, in_rate=24000), qwen_config(), qwen_config(mode="free"),
+    qwen_config(silence_duration_ms=6000, mode="free", vad_threshold=-0.2),
+    dict(good(), user_id="u1", hot_words=["x"], user_language="zh", prefix_padding_ms=0),
+])
+def test_every_config_that_validates_builds_its_session(raw):
+    # A config that passes validation must never raise while the app is built (a raise there
+    # crash-loops the board into safe mode).
+    from app.cloud_session import make_session
+
+    make_session(config.validate(raw))
+
+
+def test_qwen_settings_reach_session_update():
+    import json
+
+    from app.cloud_session import make_session
+
+    cfg = config.validate(qwen_config(mode="free", instructions="You are a kitchen timer.",
+                                      voice_id="Ethan", vad_threshold=0.2,
+                                      smooth_output=False))
+    session = json.loads(make_session(cfg).session_update())["session"]
+    assert session["instructions"] == "You are a kitchen timer."
+    assert session["voice"] == "Ethan" and session["smooth_output"] is False
+    assert session["turn_detection"] == {"type": "server_vad", "threshold": 0.2,
+                                         "silence_duration_ms": 800}
+    assert session["output_audio_format"] == "pcm24"
+
+
+def test_silence_and_rates_follow_the_cloud_unless_set():
+    cfg = config.validate(qwen_config())
+    assert cfg["silence_duration_ms"] == 800  # the service's default, range 200..6000
+    assert (cfg["in_rate"], cfg["out_rate"]) == (16000, 24000)  # pcm16 in, pcm24 out
+    assert config.validate(qwen_config(silence_duration_ms=5000))["silence_duration_ms"] == 5000
+    assert config.validate(good())["silence_duration_ms"] == 500  # Coze's default

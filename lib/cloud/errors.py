@@ -1,6 +1,8 @@
 # Errors of the protocol layer, and what the app should do about a cloud's error code.
 #
-# ConfigError: a setting is wrong; raised before anything is sent, names the key.
+# ConfigError: a setting is wrong; raised before anything is sent, names the key. The one class
+#   for the whole device: firmware/config.py raises it too (source "config.json"), so a form or
+#   a log line reads .field and .problem whichever layer found the fault.
 # ProtocolError: one downlink message could not be understood; names the event type and id. The
 #   session stays usable: the app logs the line and reads the next message.
 # Unsupported: this cloud has no such operation (e.g. tool outputs on Qwen-Omni).
@@ -9,9 +11,21 @@
 
 
 class ConfigError(ValueError):
-    def __init__(self, key, problem):
-        super().__init__("setting '%s': %s" % (key, problem))
-        self.key = key
+    """field: the key that is wrong (None: the whole file or dict); problem: what to do.
+    str(): "setting 'field': problem", or "<source>: field: problem" when a source is named."""
+
+    def __init__(self, field, problem, source=None):
+        if source is None:
+            text = "setting '%s': %s" % (field, problem)
+        elif field is None:
+            text = "%s: %s" % (source, problem)
+        else:
+            text = "%s: %s: %s" % (source, field, problem)
+        super().__init__(text)
+        self.field = field
+        self.key = field  # the older name of .field
+        self.problem = problem
+        self.source = source
 
 
 class ProtocolError(ValueError):

@@ -47,7 +47,7 @@ class Settings:
 
     def _range(self, key, value, lo, hi):
         if (lo is not None and value < lo) or (hi is not None and value > hi):
-            raise ConfigError(key, "must be within %s..%s, got %s" % (lo, hi, value))
+            raise ConfigError(key, "must be from %s to %s, got %s" % (lo, hi, value))
 
     def boolean(self, key, default=None):
         value = self._value(key, default)
