@@ -132,8 +132,8 @@ def test_chat_capture_tracks_the_reply(shared_fixtures):
                                                           "websocket_chat_success")]
     assert kinds[0] == base.EV_CREATED and kinds[-1] == base.EV_TURN_DONE
     assert kinds.count(base.EV_AUDIO) == 56 and base.EV_AUDIO_DONE in kinds
-    assert session.conversation_id == "7526821722323025972"
-    assert session.stream_id == "7526821559890198568" and not session.responding
+    assert session.reply.conversation_id == "7526821722323025972"
+    assert session.reply.id == "7526821559890198568" and not session.reply.running()
 
 
 def test_fast_path_does_not_depend_on_key_order_or_spacing(shared_fixtures):

@@ -63,7 +63,11 @@ GUIDE_PCM = {
         "limit_config": {"period": 1, "max_frame_num": 22}},
         "speech_rate": 0, "voice_id": "7426720361733046281"},
 }
-GUIDE_PTT_PCM = dict(GUIDE_PCM, event_subscriptions=SUBSCRIPTIONS_PTT)
+# The guide leaves turn_detection out of its push-to-talk example (client_interrupt is the
+# default); the device sends it, because the server keeps a field an update leaves out (after
+# free talk, server_vad would stay on).
+GUIDE_PTT_PCM = dict(GUIDE_PCM, event_subscriptions=SUBSCRIPTIONS_PTT,
+                     turn_detection={"type": "client_interrupt"})
 GUIDE_FREE_PCM = dict(GUIDE_PCM, event_subscriptions=SUBSCRIPTIONS_FREE,
                       turn_detection={"type": "server_vad"})
 # "输入是 PCM，输出是 OPUS", free talk.
@@ -110,6 +114,9 @@ def frame_text(session, pcm):
 
 def all_chat_messages(session):
     out = [session.session_update()]
+    # A chat that runs, so cancel() has something to cancel.
+    session.feed(json.dumps({"id": "e", "event_type": "conversation.chat.created", "data": {
+        "id": "7526821559890198568", "conversation_id": "7526821722323025972"}}))
     out += list(session.end_turn()) + list(session.cancel()) + list(session.send_text("你好"))
     out += [session.clear_input(), session.new_conversation(), session.generate_audio("亲，在吗"),
             session.message_create("assistant", "好的"),
@@ -172,7 +179,7 @@ def test_device_defaults_pace_the_server():
     assert data["output_audio"]["pcm_config"] == {
         "sample_rate": 16000, "frame_size_ms": 50,
         "limit_config": {"period": 1, "max_frame_num": 22}}
-    assert "turn_detection" not in data  # push-to-talk: Coze's default client_interrupt
+    assert data["turn_detection"] == {"type": "client_interrupt"}  # sent, not left out
     assert "chat_config" not in data
 
 
@@ -219,6 +226,6 @@ def test_sent_lines_of_the_captures_are_reproduced(shared_fixtures):
     wav = base64.b64decode(append["data"]["delta"])
     asr = CozeTranscriptions({})
     # The capture sends a whole WAV file in one message: build it in a buffer that large.
-    asr._frame = AppendFrame(asr.FRAME_PREFIX, asr.FRAME_ID_AT, asr.FRAME_SUFFIX, len(wav))
+    asr._frame = AppendFrame(asr.FRAME_PREFIX, asr.FRAME_SUFFIX, len(wav))
     assert strip(frame_text(asr, wav)) == append
     assert [strip(m) for m in asr.end_turn()] == [complete]

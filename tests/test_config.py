@@ -195,7 +195,9 @@ def test_every_config_that_validates_builds_its_session(raw):
     # crash-loops the board into safe mode).
     from app.cloud_session import make_session
 
-    make_session(config.validate(raw))
+    cfg = config.validate(raw)
+    session = make_session(cfg)
+    assert session.out_rate == cfg["out_rate"]
 
 
 def test_qwen_settings_reach_session_update():

@@ -148,6 +148,7 @@ async def _play_through_app_downlink(messages):
     from app import state as S
     from app.audio_path import AudioPath
     from app.cloud_session import make_session
+    from app.downlink import Downlink
     from app.events import EventQueue
     from app.link import Link
     from app.log import Log
@@ -169,9 +170,10 @@ async def _play_through_app_downlink(messages):
         log = Log(sink=lines.append)
         audio = AudioPath(board, hw, cfg, None)
         queue = EventQueue(64)
-        link = Link(make_session(cfg, "ptt", None, log), log, queue, None,
-                    lambda: queue.post(S.E_AUDIO), None, cfg["token"])
-        link.player = audio.player
+        session = make_session(cfg, "ptt", None, log)
+        link = Link(session, log, queue, None, cfg["token"])
+        link.downlink = Downlink(session, link, queue, log, None)
+        link.downlink.player = audio.player
         player = audio.player.start()
         server = await _serve(messages)
         port = server.sockets[0].getsockname()[1]
@@ -179,7 +181,7 @@ async def _play_through_app_downlink(messages):
         link.ws = ws
         # The app's receive loop, as Link.connect() starts it (connect() itself would wait for
         # chat.updated, which a text session never gets).
-        rx = asyncio.ensure_future(link._downlink(ws))
+        rx = asyncio.ensure_future(link.downlink.run(ws))
         events = []
         while S.E_TURN_DONE not in events:
             events.append((await asyncio.wait_for(queue.get(), 20))[0])

@@ -1,6 +1,6 @@
 # The device's audio path, built once from the board's format facts and the config:
 #   mic (bus rate) -> [resample to in_rate] -> [G.711 encode] -> append frame for the uplink
-#   downlink audio -> player (decodes G.711, resamples out_rate -> speaker bus rate) -> speaker
+#   downlink audio -> player (decodes G.711, resamples the answer's rate -> bus rate) -> speaker
 # Every buffer is allocated here, at start-up; read_frame()/frame_payload() allocate nothing
 # per frame (the uplink benchmark measures the same calls).
 from audio import g711
@@ -19,7 +19,9 @@ _PREFILL_MS = 120
 
 
 class AudioPath:
-    def __init__(self, board, hw, cfg, session_frame):
+    def __init__(self, board, hw, cfg, session_frame, out_codec=None, out_rate=None):
+        # out_codec / out_rate: what the cloud's answers are (the session says; config's codec
+        # and out_rate by default). The player decodes and resamples from that to the bus.
         mic_fmt = board.MIC
         spk_fmt = board.SPEAKER
         self._session_frame = session_frame  # callable(payload, nbytes) -> [buf, length]
@@ -43,7 +45,8 @@ class AudioPath:
                                channels=spk_fmt.get("channels", 1), volume=cfg["volume"],
                                bits=spk_fmt.get("bits", 16))
         self.player = Player(self.speaker, rate=speaker_rate, buffer_ms=_BUFFER_MS,
-                             prefill_ms=_PREFILL_MS, codec=self.codec, in_rate=cfg["out_rate"])
+                             prefill_ms=_PREFILL_MS, codec=out_codec or self.codec,
+                             in_rate=out_rate or cfg["out_rate"])
         self.vad = Vad(rate=mic_fmt["rate"], frame_ms=FRAME_MS)
         self.speech_now = False
         self._pcm_len = self.mic.frame_bytes

@@ -6,11 +6,14 @@
 # the first audio frame must leave within 20 ms of the press. Times are ticks_ms values: every
 # difference is a ticks_diff, so the button keeps working when the ticks wrap (2**30 ms, 12.4
 # days of uptime on the ESP32).
-from time import ticks_diff
+import asyncio
+from time import ticks_diff, ticks_ms
 
 from micropython import const
 
 from app import state
+
+_POLL_MS = const(5)
 
 _UP = const(0)
 _DOWN = const(1)
@@ -64,3 +67,15 @@ class ButtonLogic:
             return (state.E_RELEASE_SHORT, state.E_DOUBLE_PRESS)
         self._last_tap_ms = now_ms
         return (state.E_RELEASE_SHORT,)
+
+
+async def watch(pin, logic, post, is_question):
+    # The button task: polls the pin (active low, pulled up) every 5 ms through the logic and
+    # posts its events. A long press while is_question() (push-to-talk, the VAD heard speech
+    # during the press) is a long question, not a mode switch.
+    while True:
+        for event in logic.update(pin.value() == 0, ticks_ms()):
+            if event == state.E_LONG_PRESS and is_question():
+                continue
+            post(event)
+        await asyncio.sleep_ms(_POLL_MS)

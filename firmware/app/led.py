@@ -2,7 +2,12 @@
 #
 # A pattern is (on_ms, off_ms); (1, 0) is steady on and (0, 1) steady off. The LED task asks
 # `is_on(state, ms_in_state)` every few tens of milliseconds and drives the pin.
+import asyncio
+from time import ticks_diff, ticks_ms
+
 from app import state
+
+_POLL_MS = 50
 
 PATTERNS = {
     state.BOOT: (100, 100),  # fast blink: starting
@@ -25,3 +30,11 @@ def is_on(current_state, ms_in_state):
     if on_ms == 0:
         return False
     return ms_in_state % (on_ms + off_ms) < on_ms
+
+
+async def run(pin, app):
+    # The LED task: app.sm.state and app.state_since (ticks_ms of the last change) say what.
+    while True:
+        on = is_on(app.sm.state, ticks_diff(ticks_ms(), app.state_since))
+        pin.value(1 if on else 0)
+        await asyncio.sleep_ms(_POLL_MS)

@@ -79,16 +79,19 @@ async def main(crash_file=None, cfg=None, log=None, connect=None, trace=None, wa
 
     import boards
     from app.audio_path import AudioPath
+    from app.cloud_session import make_session
     from app.controller import Controller
 
+    session = make_session(cfg, log=lambda line: log.warn("cloud", line))
     board = boards.load(cfg["board"])
-    _hw = board.build(machine, speaker_rate=cfg["out_rate"])
+    # The speaker bus runs at the answer's own rate where the board allows (no resampling);
+    # the player resamples from it otherwise. Either way the answer plays at its rate.
+    _hw = board.build(machine, speaker_rate=session.out_rate)
+    audio = AudioPath(board, _hw, cfg, session.audio_frame, session.out_codec, session.out_rate)
+    audio.player.on_gap = _gap_reporter(log, trace)
     wdt = machine.WDT(timeout=_WDT_TIMEOUT_MS) if watchdog else None
-    app = Controller(cfg, _hw, None, log, network, ntptime, wdt,
-                     connect or make_connect(cfg, log), trace)
-    app.audio = AudioPath(board, _hw, cfg, app.audio_frame)
-    app.link.player = app.audio.player
-    app.audio.player.on_gap = _gap_reporter(log, trace)
+    app = Controller(cfg, _hw, audio, log, network, ntptime, wdt,
+                     connect or make_connect(cfg, log), trace, session)
     app.on_wifi_failed = on_wifi_failed  # main.py: offer setup mode after a few (app/setup)
     _app = app
     if crash_file:

@@ -2,6 +2,7 @@
 #
 # Declare the same names and parameters as plugin/function tools on the bot's side (see
 # README.md). Each returns a short text the bot can speak from.
+from cloud.errors import ConfigError
 from cloud.tools import Tools
 
 
@@ -13,6 +14,9 @@ class DeviceTools(Tools):
                       "Set the speaker volume. Arguments: {\"level\": 0..100}")
         self.register("change_volume", self._change_volume,
                       "Make it louder or quieter. Arguments: {\"delta\": -100..100}")
+        self.register("set_voice", self._set_voice,
+                      "Change the bot's voice or speaking speed. Arguments: {\"voice_id\": "
+                      "\"...\", \"speech_rate\": -50..100} (either or both)")
         self.register("set_mode", self._set_mode,
                       "Switch between push-to-talk and free talk. Arguments: "
                       "{\"mode\": \"ptt\" | \"free\"}")
@@ -25,16 +29,31 @@ class DeviceTools(Tools):
         level = args.get("level")
         if not isinstance(level, int) or not 0 <= level <= 100:
             return "error: level must be a whole number 0..100"
-        self._app.set_volume(level)
-        return "volume is %d" % level
+        return self._volume(level)
 
     def _change_volume(self, args):
         delta = args.get("delta")
         if not isinstance(delta, int):
             return "error: delta must be a whole number"
-        level = max(0, min(100, self._app.cfg["volume"] + delta))
-        self._app.set_volume(level)
+        return self._volume(max(0, min(100, self._app.cfg["volume"] + delta)))
+
+    def _volume(self, level):
+        self._app.cfg["volume"] = level
+        self._app.audio.set_volume(level)
         return "volume is %d" % level
+
+    def _set_voice(self, args):
+        changes = {}
+        for key in ("voice_id", "speech_rate"):
+            if key in args:
+                changes[key] = args[key]
+        if not changes:
+            return "error: give voice_id, speech_rate or both"
+        try:
+            changed = self._app.change_settings(changes)
+        except ConfigError as exc:
+            return "error: %s %s" % (exc.field, exc.problem)
+        return "the new voice speaks from the next answer" if changed else "no change"
 
     def _set_mode(self, args):
         mode = args.get("mode")

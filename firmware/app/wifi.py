@@ -64,3 +64,27 @@ async def sync_time(ntptime, attempts=3, log=None):
     if log is not None:
         log.warn("time", "no NTP time: wss:// certificate checks may fail until it is set")
     return False
+
+
+async def bring_up(app):
+    # A_WIFI_CONNECT's task: join, set the clock for TLS, post E_WIFI_UP or E_WIFI_FAILED.
+    # Failed joins in a row are counted for app.on_wifi_failed (main.py: offer setup mode).
+    from app import state as S
+
+    if app.network is None:
+        app.queue.post(S.E_WIFI_UP)
+        return
+    cfg = app.cfg
+    try:
+        await connect(app.network, cfg["wifi_ssid"], cfg["wifi_password"], log=app.log)
+    except WifiError as exc:
+        app.log.error("wifi", str(exc))
+        app.wifi_failures += 1
+        if app.on_wifi_failed is not None:
+            app.on_wifi_failed(app.wifi_failures)
+        app.queue.post(S.E_WIFI_FAILED)
+        return
+    app.wifi_failures = 0
+    if app.ntptime is not None and cfg["base_url"].startswith("wss:"):
+        await sync_time(app.ntptime, log=app.log)
+    app.queue.post(S.E_WIFI_UP)

@@ -5,8 +5,10 @@
 # which returns one event. The interface (implemented by CozeChat, CozeTranscriptions,
 # CozeSpeech, QwenOmni):
 #   url(), headers(token)
-#   on_open()                         -> tuple of messages to send once connected (may be empty)
-#   session_update()                  -> str, the config message (send on EV_CREATED)
+#   on_open()                         -> tuple of messages to send once connected (may be empty);
+#                                        a new connection: the reply lifecycle starts afresh
+#   session_update()                  -> str, the whole config message: send it on EV_CREATED,
+#                                        and again (same session) after a reconfiguration
 #   begin_turn(), end_turn(), cancel(), send_text(text)   -> tuple of messages
 #   clear_input(), new_conversation(), generate_audio(text),
 #   submit_tool_outputs(chat_id, outputs)                 -> str (or Unsupported)
@@ -15,18 +17,26 @@
 # Audio deltas take a fast path: no json.loads, the base64 stays in the received buffer and
 # event.read_audio(dst) decodes it in chunks (cloud/delta.py). The AudioEvent object is reused,
 # and it reads the payload buffer: drain it before the next ws.recv().
+# session.reply (cloud/reply.py) owns the reply lifecycle: feed() moves it, cancel() asks it, and
+# the app asks it rather than keeping flags of its own.
+# A subclass declares what its fast path needs by name: AUDIO maps an event type to the key of
+# its base64 and of its stream id (keys of EXTRA_KEYS or INNER); the scanner slots are derived
+# from those names (audio_slots), and a name the scanner does not collect is refused when the
+# class is first used. FRAME_PREFIX holds ID_WIDTH dots where the message id goes.
 import json
 
 from cloud import jscan
 from cloud.delta import AudioEvent
-from cloud.errors import ProtocolError, Unsupported
+from cloud.errors import ConfigError, ProtocolError, Unsupported
 from cloud.frame import HEADER_ROOM, ID_WIDTH, AppendFrame, id_text  # HEADER_ROOM == websock's
+from cloud.reply import Reply
 
 EV_IGNORED = 0  # known or unknown event the app need not act on
 EV_CREATED = 1  # connection accepted (chat.created, session.created, ...): send session_update()
 EV_READY = 2  # configuration accepted (chat.updated, session.updated, ...)
 EV_AUDIO = 3  # audio to play: event.read_audio(dst)
-EV_AUDIO_DONE = 4  # the bot's audio for this reply is complete
+EV_AUDIO_DONE = 4  # the bot's audio for this reply is complete (event.final: and so is the
+#                   reply, which had no chat around it, e.g. input_text.generate_audio)
 EV_SPEECH_STARTED = 5  # server VAD heard the user start: stop playback (barge-in)
 EV_SPEECH_STOPPED = 6  # server VAD heard the user stop
 EV_TURN_STARTED = 7  # the bot started a reply (conversation.chat.created, response.created)
@@ -67,6 +77,7 @@ class Event:
     action = None
     hint = None
     logid = None
+    param = None  # the request field an error names, where the cloud says (Qwen's error.param)
     data = None
 
     def __init__(self, kind, type_, event_id=None):
@@ -92,6 +103,30 @@ def dumps(obj):
     return json.dumps(obj, separators=(",", ":"))
 
 
+_SLOTS = {}  # class -> {audio type: (slot of the base64, slot of the stream id or -1)}
+
+
+def audio_slots(cls):
+    """The scanner slots of cls.AUDIO's named fields (derived once per class, checked)."""
+    slots = _SLOTS.get(cls)
+    if slots is None:
+        keys = (cls.TYPE_KEY, cls.ID_KEY) + cls.EXTRA_KEYS + cls.INNER
+        slots = {}
+        for audio_type, names in cls.AUDIO.items():
+            found = []
+            for name in names:
+                if name is None:
+                    found.append(-1)
+                elif keys.count(name) != 1:
+                    raise ValueError("%s: %s field %r must be one scanner key of %r"
+                                     % (cls.NAME, audio_type, name, keys))
+                else:
+                    found.append(keys.index(name))
+            slots[audio_type] = tuple(found)
+        _SLOTS[cls] = slots
+    return slots
+
+
 def _seed():
     # A random start keeps ids of consecutive connections apart (no os.urandom on every port).
     try:
@@ -110,8 +145,14 @@ class Session:
     ID_KEY = b"id"
     PARENT = None  # name of the object holding the audio fields, or None for top level
     INNER = ()  # keys wanted inside PARENT
-    AUDIO = {}  # event type -> (scanner slot of the base64, slot of the stream id or -1)
+    AUDIO = {}  # event type -> (key of the base64, key of the stream id or None)
     KNOWN_IGNORED = ()
+    LIVE = ()  # settings reconfigure() may change on a live session
+    logid = None  # the cloud's trace id of this connection, where it sends one (Coze)
+    # What the downlink audio is (instances may set their own): the player decodes and
+    # resamples from it, whatever the device's speaker runs at.
+    out_codec = "pcm"
+    out_rate = 24000
 
     def __init__(self, settings, log=None):
         self.settings = settings
@@ -121,11 +162,9 @@ class Session:
         keys = (self.TYPE_KEY, self.ID_KEY) + self.EXTRA_KEYS
         self._scanner = jscan.Scanner(keys, self.PARENT, self.INNER)
         self._audio = AudioEvent()
-        self._frame = AppendFrame(self.FRAME_PREFIX, self.FRAME_ID_AT, self.FRAME_SUFFIX,
-                                  self.max_frame_bytes())
-        self.responding = False  # between the start and the end of a reply
-        self.stream_id = None  # chat_id / response_id of the current reply
-        self.stale_id = None  # the reply we canceled: its late audio is marked stale
+        self._slots = audio_slots(type(self))
+        self._frame = AppendFrame(self.FRAME_PREFIX, self.FRAME_SUFFIX, self.max_frame_bytes())
+        self.reply = Reply()
 
     EXTRA_KEYS = ()
 
@@ -193,7 +232,7 @@ class Session:
         return self._slow(payload)
 
     def _fast_audio(self, payload, audio_type):
-        data_slot, stream_slot = self.AUDIO[audio_type]
+        data_slot, stream_slot = self._slots[audio_type]
         event_id = self._span_text(payload, 1)
         stream = self._span_text(payload, stream_slot) if stream_slot >= 0 else None
         start, end = self._scanner.span(data_slot)
@@ -205,8 +244,13 @@ class Session:
             # JSON escapes (e.g. "\/") in base64: rare, so decode the string the slow way.
             src = self._span_text(payload, data_slot).encode()
             start, end = 0, len(src)
-        stale = stream is not None and stream == self.stale_id
-        self._audio.reset(type_str, event_id, stream, src, start, end, stale)
+        self._audio.reset(type_str, event_id, stream, src, start, end, self.reply.stale(stream))
+        return self._audio
+
+    def _slow_audio(self, type_, event_id, content, stream):
+        # An audio delta that missed the fast path (e.g. escaped characters in its type).
+        src = content.encode()
+        self._audio.reset(type_, event_id, stream, src, 0, len(src), self.reply.stale(stream))
         return self._audio
 
     def _slow(self, payload):
@@ -243,8 +287,34 @@ class Session:
     def _parse(self, type_, event_id, msg):
         raise NotImplementedError
 
+    # reconfiguration -----------------------------------------------------------------------
+    def _configure(self, settings):
+        # Validate settings whole and take them (ConfigError changes nothing); subclasses.
+        self._unsupported("reconfiguration")
+
+    def reconfigure(self, changes):
+        """Change LIVE settings of the live session, checked as at start-up (a ConfigError
+        changes nothing). Returns the old values (reconfigure(them) undoes it); send
+        session_update() next: the whole config, so nothing depends on what the cloud kept."""
+        for key in changes:
+            if key not in self.LIVE:
+                raise ConfigError(key, "cannot change on a live session (only %s)"
+                                  % ", ".join(self.LIVE))
+        merged = dict(self.settings)
+        merged.update(changes)
+        self._configure(merged)
+        old = {}
+        for key in changes:
+            old[key] = self.settings.get(key)
+        self.settings = merged
+        return old
+
+    def set_mode(self, mode):
+        return self.reconfigure({"mode": mode})
+
     # interface defaults ---------------------------------------------------------------------
     def on_open(self):
+        self.reply.reset()
         return ()
 
     def _unsupported(self, what):
@@ -257,7 +327,13 @@ class Session:
         return ()
 
     def cancel(self):
+        """Stop the reply: its audio is stale from here; the cancel message only if one runs."""
+        if self.reply.cancel():
+            return (self._cancel_message(),)
         return ()
+
+    def _cancel_message(self):
+        return self._unsupported("cancelling a reply")
 
     def send_text(self, text):
         self._unsupported("text input")

@@ -5,14 +5,18 @@
 # (v1/audio/transcriptions), CozeSpeech (v1/audio/speech). Each lists the downlink types it
 # knows in KINDS; anything else is logged once and ignored.
 from cloud import base
+from cloud import reply as R
 from cloud.base import (
     EV_AUDIO,
+    EV_AUDIO_DONE,
     EV_CANCELED,
     EV_ERROR,
     EV_FAILED,
     EV_MESSAGE_DONE,
     EV_PROGRESS,
     EV_SENTENCE,
+    EV_SPEECH_STARTED,
+    EV_SPEECH_STOPPED,
     EV_TEXT,
     EV_TOOL_CALL,
     EV_TRANSCRIPT,
@@ -22,7 +26,7 @@ from cloud.base import (
     Session,
     ToolCall,
 )
-from cloud.errors import action_for
+from cloud.errors import ACT_IGNORE, action_for
 from cloud.settings import bearer
 
 COMMON_KEYS = ("base_url", "device_id")
@@ -41,10 +45,8 @@ class CozeSession(Session):
     TYPE_KEY = b"event_type"
     ID_KEY = b"id"
     PARENT = b"data"
-    # scanner slots: 0 event_type, 1 id, 2 data.content, 3 data.delta, 4 data.chat_id
-    INNER = (b"content", b"delta", b"chat_id")
+    INNER = (b"content", b"delta", b"chat_id")  # what the fast path reads inside data
     FRAME_PREFIX = b'{"id":"....","event_type":"input_audio_buffer.append","data":{"delta":"'
-    FRAME_ID_AT = 7
     FRAME_SUFFIX = b'"}}'
     KINDS = {}
 
@@ -52,8 +54,12 @@ class CozeSession(Session):
         self._s = s
         self.base_url = s.base_url("base_url", self.DEFAULT_BASE)
         self.device_id = s.digits("device_id")
-        self.conversation_id = None
+        self.logid = None  # this connection's detail.logid: Coze support traces a call by it
         super().__init__(settings, log)
+
+    def on_open(self):
+        self.logid = None
+        return super().on_open()
 
     def _query(self):
         return []
@@ -83,15 +89,22 @@ class CozeSession(Session):
         if kind is None:
             return None
         data = msg.get("data")
+        if not isinstance(data, dict):
+            data = {}
         if kind == EV_AUDIO:
-            return self._slow_audio(type_, event_id, data)
+            key = "content" if type_ == "conversation.audio.delta" else "delta"
+            content = _str(data.get(key))
+            if content is None:
+                self._missing(type_, event_id, "data." + key)
+            return self._slow_audio(type_, event_id, content, _str(data.get("chat_id")))
         event = Event(kind, type_, event_id)
-        event.data = data
+        event.data = msg.get("data")
         detail = msg.get("detail")
         if isinstance(detail, dict):
             event.logid = _str(detail.get("logid"))
-        if not isinstance(data, dict):
-            data = {}
+            if event.logid:
+                self.logid = event.logid
+        reply = self.reply
         if kind in _CHAT_OBJECT and type_.startswith("conversation.chat."):
             self._chat_object(event, data)
         elif kind in _MESSAGE_OBJECT:
@@ -106,29 +119,26 @@ class CozeSession(Session):
                 self._missing(type_, event_id, "data.content")
             event.final = type_.endswith("completed")
         elif kind == EV_CANCELED:
-            event.code = data.get("code")
+            # The @coze/api types define it without data; code (1 user speech, 2 our cancel,
+            # 3 a new message) is a detail: the reply is over either way.
+            code = data.get("code")
+            event.code = code if isinstance(code, int) else None
             event.msg = _str(data.get("msg")) or ""
-            if not isinstance(event.code, int):
-                self._missing(type_, event_id, "data.code")
-            self.responding = False
+            reply.ended(R.CANCELLED)
+        elif kind == EV_SPEECH_STARTED:
+            reply.drop()  # the server's VAD interrupts the reply: what is left of it is old
+        elif kind == EV_SPEECH_STOPPED:
+            reply.asked()
+        elif kind == EV_AUDIO_DONE:
+            event.final = reply.audio_done()  # no chat around it: this ends the reply
         elif kind == EV_ERROR:
             code = data.get("code")
             event.code = code if isinstance(code, int) else 0
             event.msg = _str(data.get("msg")) or ""
             event.action, event.hint = action_for(event.code)
+            if event.action != ACT_IGNORE:
+                reply.error()
         return event
-
-    def _slow_audio(self, type_, event_id, data):
-        # An audio delta that missed the fast path (e.g. escaped characters in its type).
-        key = "content" if type_ == "conversation.audio.delta" else "delta"
-        content = _str(data.get(key)) if isinstance(data, dict) else None
-        if content is None:
-            self._missing(type_, event_id, "data." + key)
-        chat_id = _str(data.get("chat_id"))
-        stale = chat_id is not None and chat_id == self.stale_id
-        src = content.encode()
-        self._audio.reset(type_, event_id, chat_id, src, 0, len(src), stale)
-        return self._audio
 
     def _chat_object(self, event, data):
         chat_id = _str(data.get("id"))
@@ -138,13 +148,15 @@ class CozeSession(Session):
         event.chat_id = chat_id
         event.conversation_id = conversation_id
         event.status = _str(data.get("status"))
-        self.conversation_id = conversation_id
+        reply = self.reply
+        reply.conversation_id = conversation_id
         kind = event.kind
         if kind == EV_TURN_STARTED:
-            self.responding = True
-            self.stream_id = chat_id
-        elif kind in (EV_TURN_DONE, EV_FAILED):
-            self.responding = False
+            reply.created(chat_id)
+        elif kind == EV_TURN_DONE:
+            reply.ended(R.DONE)
+        elif kind == EV_FAILED:
+            reply.ended(R.FAILED)
         if kind == EV_FAILED:
             error = data.get("last_error")
             if isinstance(error, dict):

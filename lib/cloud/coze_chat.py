@@ -2,10 +2,14 @@
 #
 # Flow (protocol.md section 1): connect; on EV_CREATED (chat.created) send session_update()
 # (chat.update); EV_READY (chat.updated) means the config took. Push-to-talk: begin_turn() (it
-# cancels a reply still playing), audio_frame() per mic frame, end_turn() sends
+# cancels a reply still running), audio_frame() per mic frame, end_turn() sends
 # input_audio_buffer.complete. Free talk: stream audio_frame() continuously; the server's VAD
 # ends turns, and EV_SPEECH_STARTED / EV_CANCELED mean "stop playback, clear the player".
 # EV_TOOL_CALL: run the tools (cloud/tools.py), send submit_tool_outputs(chat_id, outputs).
+# chat.update always carries the whole config, turn_detection included: a field left out is
+# not reset by the server (the seed's update rule), so push-to-talk says client_interrupt.
+# set_mode() / reconfigure() change the live session; send session_update() after them. The
+# conversation id (session.reply) goes into every chat.update, so a reconnect resumes it.
 from cloud import coze_config
 from cloud.base import (
     EV_AUDIO,
@@ -40,7 +44,8 @@ KNOWN = (COMMON_KEYS + ("bot_id", "workflow_id") + coze_config.INPUT_KEYS
 class CozeChat(CozeSession):
     NAME = "coze-chat"
     PATH = "v1/chat"
-    AUDIO = {b"conversation.audio.delta": (2, 4)}
+    AUDIO = {b"conversation.audio.delta": (b"content", b"chat_id")}
+    LIVE = ("mode", "voice_id", "speech_rate")
     KINDS = {
         "chat.created": EV_CREATED,
         "chat.updated": EV_READY,
@@ -66,13 +71,22 @@ class CozeChat(CozeSession):
     }
 
     def __init__(self, settings, log=None):
-        s = Settings(settings, KNOWN)
+        s = self._configure(settings)  # validates every audio/chat setting now
         self.bot_id = s.digits("bot_id", required=True)
         self.workflow_id = s.digits("workflow_id")
-        self.mode = s.choice("mode", ("ptt", "free"), "ptt")
-        self.config = coze_config.chat_update(s)  # validates every audio/chat setting now
         self._max_frame = coze_config.max_frame_bytes(s)
+        out = self.config["output_audio"]
+        self.out_codec = out["codec"]
+        self.out_rate = (out.get("pcm_config") or {}).get("sample_rate")  # None: opus
         super().__init__(settings, s, log)
+        self.reply.conversation_id = s.text("conversation_id")
+
+    def _configure(self, settings):
+        s = Settings(settings, KNOWN)
+        mode = s.choice("mode", ("ptt", "free"), "ptt")
+        config = coze_config.chat_update(s)
+        self.mode, self.config = mode, config  # only once all of it is valid
+        return s
 
     def max_frame_bytes(self):
         return self._max_frame
@@ -85,25 +99,28 @@ class CozeChat(CozeSession):
 
     # the interface -------------------------------------------------------------------------
     def session_update(self):
-        return self.message("chat.update", self.config)
+        data = self.config
+        conversation = self.reply.conversation_id
+        if conversation:
+            data = dict(data)
+            data["chat_config"] = dict(data.get("chat_config") or {},
+                                       conversation_id=conversation)
+        return self.message("chat.update", data)
 
     def begin_turn(self):
-        # Push-to-talk over a reply still playing: interrupt it first (hardware guide step 5).
-        if self.mode == "ptt" and self.responding:
+        # Push-to-talk over a reply still running: interrupt it first (hardware guide step 2).
+        if self.mode == "ptt":
             return self.cancel()
         return ()
 
     def end_turn(self):
         if self.mode == "ptt":
+            self.reply.asked()
             return (self.message("input_audio_buffer.complete"),)
         return ()  # free talk: the server's VAD ends the turn
 
-    def cancel(self):
-        # The reply is over for the device from here: its late audio is stale, and begin_turn()
-        # must not send a second cancel for it.
-        self.stale_id = self.stream_id
-        self.responding = False
-        return (self.message("conversation.chat.cancel"),)
+    def _cancel_message(self):
+        return self.message("conversation.chat.cancel")
 
     def send_text(self, text):
         return (self.message_create("user", text),)

@@ -11,7 +11,8 @@
 #     The defaults are the hardware guide's values.
 #   opus_bitrate, opus_use_cbr   speech_rate -50..100   voice_id
 #   mode ptt|free [ptt]   vad_type server_vad|semantic_vad [server_vad] (free talk only)
-#   silence_duration_ms 200..2000   prefix_padding_ms 0..5000 (sent in free talk only)
+#   silence_duration_ms 200..2000   prefix_padding_ms 0..5000 (sent in free talk only;
+#     push-to-talk sends turn_detection {"type": "client_interrupt"})
 #   conversation_id ("" = omitted)   user_id   auto_save_history   meta_data   custom_variables
 #   extra_params   parameters   event_subscriptions   need_play_prologue   prologue_content
 #   asr_hot_words   asr_context   asr_language   asr_enable_ddc|itn|punc
@@ -136,7 +137,9 @@ def turn_detection(s):
     silence = s.integer("silence_duration_ms", None, 200, 2000)
     padding = s.integer("prefix_padding_ms", None, 0, 5000)
     if mode == "ptt":
-        return None  # Coze's default, client_interrupt: the device ends turns itself
+        # Sent, not left out: the server keeps a field an update leaves out, so after free
+        # talk server_vad would stay on and ignore input_audio_buffer.complete.
+        return {"type": "client_interrupt"}
     out = {"type": vad}
     if padding is not None:
         out["prefix_padding_ms"] = padding
@@ -170,9 +173,7 @@ def chat_update(s):
     config = chat_config(s)
     if config:
         data["chat_config"] = config
-    turn = turn_detection(s)
-    if turn is not None:
-        data["turn_detection"] = turn
+    data["turn_detection"] = turn_detection(s)
     asr = asr_config(s)
     if asr:
         data["asr_config"] = asr

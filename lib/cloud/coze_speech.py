@@ -23,7 +23,7 @@ _TEXT_MAX = 1024  # bytes of UTF-8 per request (error 3010 above it)
 class CozeSpeech(CozeSession):
     NAME = "coze-tts"
     PATH = "v1/audio/speech"
-    AUDIO = {b"speech.audio.update": (3, -1)}
+    AUDIO = {b"speech.audio.update": (b"delta", None)}
     KINDS = {
         "speech.created": EV_CREATED,
         "speech.updated": EV_READY,

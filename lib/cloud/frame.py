@@ -31,9 +31,16 @@ def id_text(seq):
     return out.decode()
 
 
+_PLACEHOLDER = b"." * ID_WIDTH
+
+
 class AppendFrame:
-    def __init__(self, prefix, id_at, suffix, max_bytes):
-        # prefix: the JSON before the base64, with ID_WIDTH placeholder bytes at prefix[id_at:]
+    def __init__(self, prefix, suffix, max_bytes):
+        # prefix: the JSON before the base64, with ID_WIDTH dots where the id goes (found here,
+        # not counted by hand: a prefix without exactly one placeholder is refused).
+        id_at = prefix.find(_PLACEHOLDER)
+        if id_at < 0 or prefix.find(_PLACEHOLDER, id_at + 1) >= 0:
+            raise ValueError("append frame prefix needs one %r id placeholder" % _PLACEHOLDER)
         self.prefix = prefix
         self.suffix = suffix
         self.max_bytes = max_bytes

@@ -27,6 +27,7 @@ import config
 from app import audio_path
 from app.audio_path import AudioPath
 from app.cloud_session import make_session, receive_buffer_bytes
+from app.downlink import Downlink as AppDownlink
 from app.events import EventQueue
 from app.link import Link
 from app.log import Log
@@ -509,9 +510,7 @@ class Downlink:
         finally:
             audio_path._BUFFER_MS = saved
         self.player = self.audio.player
-        self.link = Link(self.session, Log(sink=_quiet), EventQueue(), None, _quiet_start,
-                         None, cfg["token"])
-        self.link.player = self.player
+        self.link = _link(self.session, None, cfg, self.player)
         self.dec = wsframe.Decoder(32768)
         self.frames = [wsframe.encode(TEXT, line) for line in lines]
         self.ws = WebSocket(ServerStream(list_source(lines)))
@@ -522,9 +521,9 @@ class Downlink:
         return payload
 
     async def take(self, payload):
-        # Link._downlink's body for one message: feed, then dispatch (audio into the player).
+        # The receive task's body for one message: feed, then handle (audio into the player).
         event = self.session.feed(payload)
-        await self.link._dispatch(event)
+        await self.link.downlink.handle(event)
 
     def _on_frame(self, op):
         self.got += 1
@@ -538,8 +537,14 @@ class Downlink:
             self.player.clear()
 
 
-def _quiet_start():
-    pass
+def _link(session, connect, cfg, player):
+    # The app's Link and its receive task's body, as the Controller wires them.
+    queue = EventQueue()
+    log = Log(sink=_quiet)
+    link = Link(session, log, queue, connect, cfg["token"])
+    link.downlink = AppDownlink(session, link, queue, log, None)
+    link.downlink.player = player
+    return link
 
 
 class NaiveDownlink:
@@ -595,7 +600,7 @@ async def test_downlink_alloc():
     mptest.bench("downlink_delta_alloc_bytes", ours, "B", "<= 2048",
                  what="the capture's 14,400-byte conversation.audio.delta from the received "
                       "WebSocket payload into the 24 kHz player: session.feed + the app's "
-                      "Link dispatch (wait_room, read_audio 1 KB chunks, player.write)")
+                      "Downlink.handle (wait_room, read_audio 1 KB chunks, player.write)")
     down.player.clear()
     naive = NaiveDownlink(down.player, down.frames[1:], CBinascii())
     data = naive.recv(down.frames[1])
@@ -786,9 +791,7 @@ async def replay(cfg, source, paced):
     async def connect(url, headers):
         return WebSocket(stream, max_message=max_message)
 
-    link = Link(session, Log(sink=_quiet), EventQueue(), connect, _quiet_start, None,
-                cfg["token"])
-    link.player = audio.player
+    link = _link(session, connect, cfg, audio.player)
     audio.player.start()
     t0 = time.ticks_ms()
     # link.connect() in a task: this port's top-level coroutine cannot be woken by wait_for_ms.

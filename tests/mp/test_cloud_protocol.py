@@ -47,6 +47,9 @@ def test_builders_produce_valid_messages():
     update = json.loads(session.session_update())
     assert update["event_type"] == "chat.update"
     assert update["data"]["turn_detection"] == {"type": "server_vad", "silence_duration_ms": 700}
+    assert session.cancel() == ()  # no chat runs: nothing to cancel
+    session.feed(b'{"id":"e","event_type":"conversation.chat.created",'
+                 b'"data":{"id":"9","conversation_id":"8"}}')
     assert json.loads(session.cancel()[0])["event_type"] == "conversation.chat.cancel"
     tool = json.loads(session.submit_tool_outputs("9", [("c1", "ok")]))
     assert tool["data"] == {"chat_id": "9",

@@ -211,9 +211,9 @@ async def _app_soak(out):
         assert await _until(lambda: app.sm.state == S.READY), S.STATE_NAMES[app.sm.state]
         for turn in range(1, TURNS + 1):
             app.queue.post(S.E_PRESS)
-            assert await _until(lambda: app.streaming)
+            assert await _until(lambda: app.uplink.streaming)
             for _ in range(3):  # three uplink frames, as the uplink task would send them
-                await app.link.send_audio(app.audio_frame(pcm, len(pcm)))
+                await app.link.send_audio(app.session.audio_frame(pcm, len(pcm)))
             app.queue.post(S.E_RELEASE)
             ok = await _until(lambda t=turn: app.sm.state == S.READY and player.idle.is_set()
                               and clouds[-1].turn == t)
