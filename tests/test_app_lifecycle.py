@@ -34,6 +34,9 @@ def clips(tmp_path_factory):
         "to_ptt": mic_clip(str(tmp / "to_ptt.wav"), 8.0, (5.1, question())),
         "voice": mic_clip(str(tmp / "voice.wav"), 7.0, (0.6, question()), (3.0, question2())),
         "ptt": mic_clip(str(tmp / "ptt.wav"), 2.5, (0.5, question())),
+        # one question on the button, then (in free talk after the tool's switch) one spoken
+        "tool_free": mic_clip(str(tmp / "tool_free.wav"), 9.0, (0.5, question()),
+                              (5.5, question2())),
         "reply": reply_wav(str(tmp / "reply.wav")),
     }
 
@@ -109,6 +112,21 @@ def test_a_mode_switch_keeps_one_session_through_turns_interrupts_and_a_reconnec
         conversation
     assert updates(second)[0]["turn_detection"]["type"] == "server_vad"  # still free talk
     assert r.crashed is None and states(r)[-1] == "LISTENING"
+
+
+def test_a_mode_switch_by_the_tool_goes_through_the_live_session(clips):
+    # The bot calls set_mode during its answer; once the answer is over the device switches
+    # with a chat.update on the same session, and the next (spoken) turn ends once, at
+    # chat.completed.
+    r = simulate(mic=clips["tool_free"], presses=[(0.45, 1.8)], duration=9.0,
+                 tool_call=("set_mode", {"mode": "free"}),
+                 cloud_options={"reply_wav": clips["reply"], "think_s": 0.1})
+    conn = r.cloud.connections[0]
+    assert [u["turn_detection"]["type"] for u in updates(conn)] == [
+        "client_interrupt", "server_vad"]
+    completed = downs(conn, "conversation.chat.completed")
+    assert len(completed) == 2 and len(log_lines(r, " on TURN_DONE")) == 2
+    assert states(r).count("SPEAKING") == 2 and states(r)[-1] == "LISTENING"
 
 
 def test_free_talk_to_push_to_talk_turns_server_vad_off(clips):
