@@ -201,9 +201,7 @@ class Controller:
         self.backoff.reset()
 
     async def _wifi_connect(self, arg):
-        from app import wifi
-
-        self._spawn(wifi.bring_up(self))
+        self._spawn(self._wifi())
 
     async def _report_error(self, arg):
         # An event that carries its reason was logged where it was found: one line, not two.
@@ -221,6 +219,12 @@ class Controller:
                 await self.link.send_all(self.session.generate_audio(greeting), "greeting")
             except Exception as exc:  # noqa: BLE001 - Unsupported on some clouds, or too long
                 self.log.warn("app", "greeting not sent: %s" % exc)
+
+    async def _wifi(self):
+        # The Wi-Fi task: app/wifi.py bring_up() joins, sets the clock, posts the outcome.
+        from app import wifi
+
+        await wifi.bring_up(self)
 
     async def _post_later(self, event, delay_ms):
         await asyncio.sleep_ms(delay_ms)
