@@ -193,3 +193,39 @@ def test_malformed_input_is_reported():
         assert exc.key == "in_rate"
     else:
         raise AssertionError("G.711 at 16 kHz accepted")
+
+
+def test_reply_lifecycle_under_micropython():
+    # The reply owner as the device runs it: stale audio after the server's interruption and a
+    # dataless canceled, one cancel per running reply, the conversation kept over a reconnect.
+    def msg(event_type, data=None):
+        out = {"id": "e", "event_type": event_type}
+        if data is not None:
+            out["data"] = data
+        return json.dumps(out).encode()
+
+    def audio(chat_id):
+        return msg("conversation.audio.delta", {"content": "AAAA", "chat_id": chat_id})
+
+    s = CozeChat({"bot_id": "1", "mode": "free"}, log=lambda line: None)
+    s.feed(msg("conversation.chat.created", {"id": "A", "conversation_id": "C"}))
+    assert not s.feed(audio("A")).stale
+    s.feed(msg("input_audio_buffer.speech_started"))
+    assert s.feed(audio("A")).stale
+    s.feed(msg("conversation.chat.created", {"id": "B", "conversation_id": "C"}))
+    assert len(s.cancel()) == 1 and s.cancel() == ()
+    s.feed(msg("conversation.chat.created", {"id": "D", "conversation_id": "C"}))
+    assert s.feed(msg("conversation.chat.canceled")).kind == base.EV_CANCELED
+    assert s.feed(audio("D")).stale and s.cancel() == ()
+    s.on_open()
+    update = json.loads(s.session_update())["data"]
+    assert update["chat_config"]["conversation_id"] == "C"
+    assert update["turn_detection"]["type"] == "server_vad"
+    s.set_mode("ptt")
+    assert json.loads(s.session_update())["data"]["turn_detection"] == {
+        "type": "client_interrupt"}
+    q = QwenOmni({}, log=lambda line: None)
+    q.feed(b'{"event_id":"s","type":"response.created","response":{"id":"r1"}}')
+    q.feed(b'{"event_id":"s","type":"response.done","response":{"id":"r1",'
+           b'"status":"completed"}}')
+    assert q.cancel() == () and q.out_rate == 24000
