@@ -58,8 +58,12 @@ def tree(tmp_path):
     for rel, text in files.items():
         (src / rel).parent.mkdir(parents=True, exist_ok=True)
         (src / rel).write_text(text)
-    # The real config module: main.py imports the compiled .mpy on the board.
+    # The real config module: main.py imports the compiled .mpy on the board (with the one
+    # ConfigError class it raises, lib/cloud/errors.py).
     shutil.copy(os.path.join(ROOT, "firmware", "config.py"), src / "firmware" / "config.py")
+    (src / "lib" / "cloud").mkdir()
+    for name in ("__init__.py", "errors.py"):
+        shutil.copy(os.path.join(ROOT, "lib", "cloud", name), src / "lib" / "cloud" / name)
     return src
 
 
@@ -86,7 +90,7 @@ def test_deploy_copies_changes_only_and_main_runs_after_reset(tmp_path, tree, cf
     with PtyBoard(str(flash)) as board:
         proc = run_deploy(board, tree, cfg_file, stage)
         assert proc.returncode == 0, proc.stderr
-        assert "deploy: 8 of 8 files changed" in proc.stdout
+        assert "deploy: 10 of 10 files changed" in proc.stdout
         board.wait_for(b"app.core.X = 1", timeout=60)
         log = board.transcript()
         # Reset, boot.py, then main.py importing the deployed .mpy files and config.json.
@@ -95,7 +99,8 @@ def test_deploy_copies_changes_only_and_main_runs_after_reset(tmp_path, tree, cf
         files = flash_tree(flash)
         assert sorted(files) == sorted([
             "boot.py", "main.py", "config.mpy", "app/__init__.mpy", "app/core.mpy",
-            "lib/pkg/__init__.mpy", "certs/ca.pem", "config.json"])
+            "lib/pkg/__init__.mpy", "lib/cloud/__init__.mpy", "lib/cloud/errors.mpy",
+            "certs/ca.pem", "config.json"])
         for dest, digest in files.items():
             local = os.path.join(str(stage), dest)
             if dest == "config.json":
@@ -114,7 +119,7 @@ def test_deploy_copies_changes_only_and_main_runs_after_reset(tmp_path, tree, cf
         mark = len(board.transcript())
         proc = run_deploy(board, tree, cfg_file, stage)
         assert proc.returncode == 0, proc.stderr
-        assert "deploy: 1 of 8 files changed\n  app/core.mpy\n" in proc.stdout
+        assert "deploy: 1 of 10 files changed\n  app/core.mpy\n" in proc.stdout
         board.wait_for(b"app.core.X = 2", timeout=60, start=mark)
 
 

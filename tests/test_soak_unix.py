@@ -4,11 +4,14 @@
 # larger leak runs out of heap (MemoryError) before turn 500.
 #
 # HEAPSIZE, from measurement (unix port, 8-byte pointers, this module's app soak): the heap after
-# gc.collect() holds at 220 KB through the soak (turns 10-500); the smallest -X heapsize that
-# runs it is 280 KB (272 KB fails at start-up, compiling the sources and allocating the player's
-# 19.2 KB ring). 320 KB leaves 40 KB above that minimum against fragmentation, and only 100 KB
-# above the steady heap: a leak of ~250 bytes a turn or more exhausts it within the 400 turns
-# after turn 100, and anything smaller is caught by the 1 KB assertion.
+# gc.collect() holds at 250 KB through the soak (turns 10-500); the smallest -X heapsize that
+# runs it is 360 KB (356 KB fails at start-up, compiling the sources and allocating the player's
+# 19.2 KB ring). 400 KB leaves 40 KB above that minimum against fragmentation, and 150 KB above
+# the steady heap: a leak of ~375 bytes a turn or more exhausts it within the 400 turns after
+# turn 100, and anything smaller is caught by the 1 KB assertion. (Issue 16 moved these from
+# 220 / 280 / 320 KB: ~14 KB of new code, and its 75 new interned names that overflow this
+# source-compiled run's sixth qstr pool into a seventh of 14 KB; the deployed .mpy tree keeps
+# its pools, see device_code_heap_bytes.)
 import os
 import subprocess
 import sys
@@ -17,7 +20,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
-HEAPSIZE = "320K"
+HEAPSIZE = "400K"
 TIMEOUT_S = 120  # the soak takes ~16 s; real time, so a loaded host stretches it
 BOOT = """\
 import sys
