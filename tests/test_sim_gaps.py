@@ -53,9 +53,19 @@ def test_an_answer_with_a_gap_fails_the_run_and_says_where(runtime, tmp_path):
     assert any(line.startswith("sim: gap: ") for line in p.stdout.splitlines())
 
 
-def test_a_stalled_play_task_is_a_late_gap_of_the_app():
+@pytest.mark.parametrize("ticks_at_start", ["now", "just before the wrap"])
+def test_a_stalled_play_task_is_a_late_gap_of_the_app(ticks_at_start):
     # Block the app's event loop (it shares this process's loop under CPython) for 120 ms in the
     # middle of the answer: the DMA plays out, and the player must report the silence as late.
+    # Also with the app's ticks_us about to wrap (2**30 us, 17.9 min on the board): the player
+    # must not compare against a time from another half of the ticks period.
+    import compat
+
+    if ticks_at_start != "now":
+        base = time.monotonic_ns()
+        # The wrap comes 3.5 s in: after the stall, in the middle of the answer.
+        compat.use_clock_ns(lambda: time.monotonic_ns() - base + ((1 << 30) - 3_500_000) * 1000)
+
     async def run():
         sim = Simulation(SimOptions(presses=[(1.0, 2.2)], echo=None,
                                     cloud_options={"think_s": 0.1}))
@@ -77,9 +87,12 @@ def test_a_stalled_play_task_is_a_late_gap_of_the_app():
         loop.call_later(1.0, stall_when_playing)
         return await sim.run()
 
-    result = asyncio.run(asyncio.wait_for(run(), 60))
+    try:
+        result = asyncio.run(asyncio.wait_for(run(), 60))
+    finally:
+        compat.use_clock_ns(None)
     late = [g for g in result.gaps if g["kind"] == "late"]
-    assert late and 60 <= late[0]["ms"] <= 400, result.gaps
+    assert len(late) == 1 and 60 <= late[0]["ms"] <= 400, result.gaps  # and none at the wrap
     assert late[0]["cause"] in ("app", "host"), late  # sleeping is not waiting for a CPU
     assert result.player_stats["late_gaps"] >= 1
 

@@ -284,14 +284,19 @@ class Player:
         # Called just before a write: everything written before has reached the DMA (write()
         # returns once it has), so if the DMA's end of audio is already past, it played zeros.
         now = time.ticks_us()
-        late = time.ticks_diff(now, self._dry_at)
-        if self._in_reply and late > self._slack_us:
-            ms = late // 1000
-            self.stats["late_gaps"] += 1
-            self.stats["late_ms"] += ms
-            if self.on_gap is not None:
-                self.on_gap("late", ms)
-        start = now if late > 0 else self._dry_at
+        start = now
+        if self._in_reply:
+            # Only against the previous write of the same reply: a stale _dry_at is meaningless
+            # (and, half a ticks period away, would read as "in the future" for minutes).
+            late = time.ticks_diff(now, self._dry_at)
+            if late > self._slack_us:
+                ms = late // 1000
+                self.stats["late_gaps"] += 1
+                self.stats["late_ms"] += ms
+                if self.on_gap is not None:
+                    self.on_gap("late", ms)
+            if late <= 0:
+                start = self._dry_at
         self._dry_at = time.ticks_add(start, (nbytes >> 1) * 1_000_000 // self.rate)
 
     def _end_underrun(self):
