@@ -114,6 +114,21 @@ def read_writes(path):
     return out
 
 
+async def records(stream):
+    """The device process's stdout as (kind, value): "@@KIND JSON" records decoded, any other
+    line as (None, text) (what the app printed outside its log)."""
+    while True:
+        line = await stream.readline()
+        if not line:
+            return
+        text = line.decode("utf-8", "replace").rstrip("\n")
+        kind, _, payload = text.partition(" ")
+        if kind.startswith("@@"):
+            yield kind, json.loads(payload)
+        else:
+            yield None, text
+
+
 class Device:
     """One device process: spawn, follow its records, stop it, and fill the SimResult."""
 
@@ -194,23 +209,18 @@ class Device:
 
     async def _follow(self, stream, recorder):
         sim = self.sim
-        while True:
-            line = await stream.readline()
-            if not line:
-                return
-            text = line.decode("utf-8", "replace").rstrip("\n")
-            kind, _, payload = text.partition(" ")
+        async for kind, value in records(stream):
             if kind == "@@T":
-                t_us, name, detail = json.loads(payload)
+                t_us, name, detail = value
                 self._trace(t_us / 1e6, name, detail, recorder)
             elif kind == "@@L":
-                sim._log_line(json.loads(payload))
+                sim._log_line(value)
             elif kind == "@@CRASH":
-                sim.result.crashed = sim.result.crashed or json.loads(payload)
+                sim.result.crashed = sim.result.crashed or value
             elif kind == "@@END":
-                self.end = json.loads(payload)
+                self.end = value
             else:
-                sim._log_line(text)  # anything the device printed outside the log
+                sim._log_line(value)  # anything the device printed outside the log
 
     def _trace(self, t, name, detail, recorder):
         sim = self.sim

@@ -106,21 +106,18 @@ class SetupDevice:
         self._readers = [asyncio.ensure_future(self._follow(self._proc.stdout))]
 
     async def _follow(self, stream):
-        while True:
-            line = await stream.readline()
-            if not line:
-                return
-            text = line.decode("utf-8", "replace").rstrip("\n")
-            kind, _, payload = text.partition(" ")
+        from tools.sim import mpruntime
+
+        async for kind, value in mpruntime.records(stream):
             if kind == "@@L":
-                self._line(json.loads(payload))
+                self._line(value)
             elif kind == "@@SETUP":
-                self.report = json.loads(payload)
+                self.report = value
                 self.outcome = self.outcome or self.report.get("outcome")
             elif kind == "@@CRASH":
-                self.outcome = "crashed: " + json.loads(payload)
-            else:
-                self._line(text)
+                self.outcome = "crashed: " + value
+            elif kind is None:
+                self._line(value)
 
     def running(self):
         if self._task is not None:

@@ -16,7 +16,17 @@ TICKS_PERIOD = 1 << 30
 _MASK = TICKS_PERIOD - 1
 
 
-class RealClock:
+class _Ticks:
+    """MicroPython-style wrapped ticks from now_us()."""
+
+    def ticks_us(self):
+        return self.now_us() & _MASK
+
+    def ticks_ms(self):
+        return (self.now_us() // 1000) & _MASK
+
+
+class RealClock(_Ticks):
     """Wall-clock monotonic time; sleep_ms is asyncio.sleep."""
 
     virtual = False
@@ -27,12 +37,6 @@ class RealClock:
     def now_us(self):
         return (time.monotonic_ns() - self._t0) // 1000
 
-    def ticks_us(self):
-        return self.now_us() & _MASK
-
-    def ticks_ms(self):
-        return (self.now_us() // 1000) & _MASK
-
     async def sleep_ms(self, ms):
         await asyncio.sleep(max(ms, 0) / 1000)
 
@@ -40,7 +44,7 @@ class RealClock:
         time.sleep(max(us, 0) / 1_000_000)
 
 
-class LoopClock:
+class LoopClock(_Ticks):
     """The running event loop's clock (loop.time()); sleep_ms is asyncio.sleep.
 
     Under a time-compacting loop (looptime) this is virtual time that jumps to the next timer
@@ -57,12 +61,6 @@ class LoopClock:
 
     def now_us(self):
         return (self.now_ns_abs() - self._t0) // 1000
-
-    def ticks_us(self):
-        return self.now_us() & _MASK
-
-    def ticks_ms(self):
-        return (self.now_us() // 1000) & _MASK
 
     async def sleep_ms(self, ms):
         await asyncio.sleep(max(ms, 0) / 1000)
