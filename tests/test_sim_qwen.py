@@ -14,7 +14,7 @@ import pytest
 
 from tools.sim.harness import SimOptions, run_simulation
 from tools.sim.record_sessions import ended_cleanly, mic_clip, question, question2, reply_wav
-from tools.sim.replay_check import compare_played
+from tools.sim.replay_check import played_whole
 
 QWEN_RATE = 24000
 BARGE_IN_FRAMES = 2 * 256 + 64  # TX DMA + one player chunk (see tests/test_sim_e2e.py)
@@ -52,10 +52,9 @@ def _index(result, t):
     return int(round((t - result.speaker_t0) * result.speaker[1]))
 
 
-def assert_complete(speaker, want, what):
-    played = compare_played(speaker, want)
-    assert played["reason"] is None, "%s: %s" % (what, played["reason"])
-    assert sum(n for _, n in played["gaps"]) < 0.05 * len(want), played["gaps"]
+def assert_complete(speaker, want, result, what):
+    reason = played_whole(speaker, want, result, what)
+    assert reason is None, reason
 
 
 def check_two_answers(r, press):
@@ -71,7 +70,7 @@ def check_two_answers(r, press):
     assert len(want) // 2 < len(heard) < len(want)
     sound, said = heard[heard != 0], want[want != 0]
     assert np.array_equal(sound, said[:len(sound)])
-    assert_complete(samples[cut:], want, "the second answer")
+    assert_complete(samples[cut:], want, r, "the second answer")
 
 
 def test_push_to_talk_plays_both_answers_at_24khz_and_cancels_nothing_that_is_over(clips,
@@ -114,7 +113,10 @@ def test_a_cancel_that_crossed_the_end_of_the_response_keeps_the_question(clips,
 
 
 def test_free_talk_plays_each_answer_whole_at_24khz(clips, runtime):
-    r = simulate(runtime=runtime, mode="free", mic=clips["voice"], duration=8.5,
+    # MicroPython runs in real time: on a loaded host the second answer can end well after
+    # 8.5 s, so that runtime gets room (the run ends at `duration` either way).
+    r = simulate(runtime=runtime, mode="free", mic=clips["voice"],
+                 duration=8.5 if runtime == "cpython" else 14.0,
                  cloud_options={"reply_wav": clips["reply"], "think_s": 0.1})
     conn = r.cloud.connections[0]
     assert len(conn.sent("response.done")) == 2
@@ -124,8 +126,8 @@ def test_free_talk_plays_each_answer_whole_at_24khz(clips, runtime):
     speaking = [t for t, s in r.states() if s == "SPEAKING"]
     assert len(speaking) == 2
     split = _index(r, speaking[1]) - rate // 10
-    assert_complete(samples[:split], want, "the first answer")
-    assert_complete(samples[split:], want, "the second answer")
+    assert_complete(samples[:split], want, r, "the first answer")
+    assert_complete(samples[split:], want, r, "the second answer")
     assert conn.received("response.cancel") == []
 
 
