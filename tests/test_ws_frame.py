@@ -39,13 +39,19 @@ def ref_frame(opcode, payload, fin=True, key=None, rsv=0):
     return head + bytes(key) + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
 
 
-def decode_all(data, max_message=70000, chunk=None):
-    dec = frame.Decoder(max_message)
+def decode_all(data, part_size=1024, chunk=None):
+    """Every event of `data`, messages reassembled from their parts (and each part checked)."""
+    dec = frame.Decoder(part_size)
     events = []
+    parts = []
 
     def on_event(ev):
         if ev in (TEXT, BINARY):
-            events.append((ev, bytes(dec.message())))
+            assert 0 <= dec.n <= part_size and (dec.n > 0 or dec.fin)
+            parts.append(bytes(dec.buf[: dec.n]))
+            if dec.fin:
+                events.append((ev, b"".join(parts)))
+                parts.clear()
         elif ev == CLOSE:
             events.append((ev, dec.close_code, dec.close_reason))
         else:
@@ -155,26 +161,50 @@ def test_close_without_code_reports_1005():
     assert decode_all(ref_frame(CLOSE, b"")) == [(CLOSE, 1005, "")]
 
 
-def test_oversized_refused_from_header_alone():
-    dec = frame.Decoder(1000)
-    with pytest.raises(MessageTooBig) as info:
-        dec.feed(bytes([0x82, 126, 0x03, 0xE9]), lambda ev: None)  # 1001 bytes announced
-    assert info.value.code == 1009 and info.value.size == 1001
-    # Fragments count together.
-    dec = frame.Decoder(1000)
-    with pytest.raises(MessageTooBig):
-        dec.feed(
-            ref_frame(BINARY, b"x" * 600, fin=False) + ref_frame(CONT, b"y" * 401)[:4],
-            lambda ev: None,
-        )
+def test_a_message_of_any_size_streams_in_parts_of_the_buffer():
+    # 1 MB through a 1 KB part buffer, single frame and fragmented, text with multi-byte
+    # characters split at every part boundary: reassembled exactly, the buffer never grows.
+    text = ("€ü" * 200000).encode()[:1 << 20]
+    text = text[: len(text) - frame.utf8_tail(text, len(text))]
+    assert decode_all(ref_frame(TEXT, text)) == [(TEXT, text)]
+    pieces = b"".join(ref_frame(CONT if i else TEXT, text[i : i + 777], fin=i + 777 >= len(text))
+                      for i in range(0, len(text), 777))
+    assert decode_all(pieces, chunk=1500) == [(TEXT, text)]
+
+
+def test_one_byte_fragments_with_pings_between():
+    text = "añb€c😀".encode() * 3
+    stream = b""
+    for i in range(len(text)):
+        stream += ref_frame(CONT if i else TEXT, text[i : i + 1], fin=i == len(text) - 1)
+        stream += ref_frame(PING, b"p%d" % i)
+    events = decode_all(stream, part_size=8, chunk=3)
+    assert [e for e in events if e[0] == TEXT] == [(TEXT, text)]
+    assert sum(1 for e in events if e[0] == PING) == len(text)
+
+
+def test_bad_utf8_found_in_a_later_part():
+    dec = frame.Decoder(16)
+    with pytest.raises(ProtocolError) as info:
+        dec.feed(ref_frame(TEXT, b"a" * 40 + b"\xff" + b"b" * 5), lambda ev: None)
+    assert info.value.code == 1007
+    # A code point cut off by the end of the message is an error too.
+    dec = frame.Decoder(16)
+    with pytest.raises(ProtocolError):
+        dec.feed(ref_frame(TEXT, "€".encode()[:2]), lambda ev: None)
+
+
+def test_frame_length_beyond_a_device_refused_from_header_alone():
     # A 2**62-byte claim is refused without building a long int or a buffer.
     dec = frame.Decoder(1000)
-    with pytest.raises(MessageTooBig):
+    with pytest.raises(MessageTooBig) as info:
         dec.feed(bytes([0x82, 127, 0x40, 0, 0, 0, 0, 0, 0, 0]), lambda ev: None)
+    assert info.value.code == 1009
 
 
-def test_exactly_max_message_fits():
-    assert decode_all(ref_frame(BINARY, b"x" * 1000), max_message=1000) == [(BINARY, b"x" * 1000)]
+def test_empty_messages_and_empty_last_fragment():
+    stream = ref_frame(TEXT, b"") + ref_frame(BINARY, b"ab", fin=False) + ref_frame(CONT, b"")
+    assert decode_all(stream) == [(TEXT, b""), (BINARY, b"ab")]
 
 
 def test_write_header_right_aligned():
@@ -264,7 +294,7 @@ def test_fuzz_decoder_ends_cleanly(data, chunk):
     for ev in seen:
         assert ev in (TEXT, BINARY, PING, PONG, CLOSE)
     assert len(dec.buf) == 256  # the buffer never grows
-    assert dec.size <= 256
+    assert dec.n <= 256
 
 
 frames = st.one_of(

@@ -13,10 +13,15 @@
 #   clear_input(), new_conversation(), generate_audio(text),
 #   submit_tool_outputs(chat_id, outputs)                 -> str (or Unsupported)
 #   audio_frame(pcm, nbytes)          -> [buf, payload_len] for ws.send_inplace (no allocation)
-#   feed(payload)                     -> Event or the session's AudioEvent; raises ProtocolError
-# Audio deltas take a fast path: no json.loads, the base64 stays in the received buffer and
-# event.read_audio(dst) decodes it in chunks (cloud/delta.py). The AudioEvent object is reused,
-# and it reads the payload buffer: drain it before the next ws.recv().
+#   begin(), feed_part(buf, i, n, sink) -> index reached, end() -> Event or AudioEvent
+#                                     the device's path: one message in parts as the socket
+#                                     delivers them, never held whole (cloud/jscan.py); the audio
+#                                     field streams to the sink (it may stop the walk when full)
+#   feed(payload)                     -> the same for a whole message (tests, host tools); an
+#                                     AudioEvent then reads its base64 from the payload
+# Every message is walked into a bounded shrunk copy (long strings shortened, the audio left
+# out): non-audio events are json.loads of that copy; audio deltas take a fast path with no
+# json.loads at all (cloud/delta.py). The AudioEvent object is reused.
 # session.reply (cloud/reply.py) owns the reply lifecycle: feed() moves it, cancel() asks it, and
 # the app asks it rather than keeping flags of its own.
 # A subclass declares what its fast path needs by name: AUDIO maps an event type to the key of
@@ -59,6 +64,11 @@ KIND_NAMES = ("ignored", "created", "ready", "audio", "audio_done", "speech_star
               "cleared", "error")
 
 _MAX_UNKNOWN = 32  # distinct unknown event types remembered for log-once
+# The shrunk copy of one message (cloud/jscan.py): strings past TEXT_CAP bytes are shortened and
+# the audio is left out, so a config echo or a tool call fits; a 64 KB answer text is kept to
+# its first TEXT_CAP bytes (for the log). A message that still does not fit is refused whole.
+EVENT_BYTES = 4096
+TEXT_CAP = 1024
 
 
 class Event:
@@ -160,9 +170,15 @@ class Session:
         self._seq = _seed()
         self._unknown = []
         keys = (self.TYPE_KEY, self.ID_KEY) + self.EXTRA_KEYS
-        self._scanner = jscan.Scanner(keys, self.PARENT, self.INNER)
-        self._audio = AudioEvent()
         self._slots = audio_slots(type(self))
+        data_slots = []
+        for data_slot, _ in self._slots.values():
+            data_slots.append(data_slot)
+        self._filter = jscan.Filter(keys, self.PARENT, self.INNER, data_slots, EVENT_BYTES,
+                                    TEXT_CAP)
+        self._audio = AudioEvent()
+        self._spans = _SpanSink(self)
+        self._payload = None  # the whole message feed() walks; None while streaming
         self._frame = AppendFrame(self.FRAME_PREFIX, self.FRAME_SUFFIX, self.max_frame_bytes())
         self.reply = Reply()
 
@@ -191,74 +207,119 @@ class Session:
         return self._frame.build(pcm, nbytes, self._bump())
 
     # downlink ------------------------------------------------------------------------------
-    def _span_text(self, payload, slot):
-        start, end = self._scanner.span(slot)
+    def _span_text(self, slot):
+        f = self._filter
+        start, end = f.span(slot)
         if start < 0:
             return None
+        out = f.out
         try:
-            if self._scanner.escaped[slot]:
-                return json.loads(bytes(payload[start - 1:end + 1]))
-            return str(payload[start:end], "utf-8")
+            if f.escaped[slot]:
+                return json.loads(bytes(out[start - 1:end + 1]))
+            return str(out[start:end], "utf-8")
         except (ValueError, UnicodeError):
             # MicroPython's UnicodeError is no ValueError: without this a binary frame with bad
             # UTF-8 in an id would escape feed() as something other than ProtocolError.
             raise ProtocolError("%s: a string field is not valid UTF-8 or JSON" % self.NAME) \
                 from None
 
-    def _known_id(self, payload):
-        # The event id, if the scanner got that far: for error messages only.
+    def _known_id(self):
+        # The event id, if the walk got that far: for error messages only.
         try:
-            return self._span_text(payload, 1)
+            return self._span_text(1)
         except (ValueError, UnicodeError):
             return None
+
+    def audio_type_now(self):
+        """Is the message being walked an audio delta? True / False, or None while its type
+        has not come yet (or is escaped: the slow path decides at the end)."""
+        f = self._filter
+        start, end = f.span(0)
+        if start < 0 or f.escaped[0]:
+            return None
+        for audio_type in self.AUDIO:
+            if jscan.equals(f.out, start, end, audio_type):
+                return True
+        return False
+
+    def begin(self):
+        """A new downlink message begins (the streaming path)."""
+        self._filter.begin()
+
+    def feed_part(self, buf, i, n, sink):
+        """Walk buf[i:n] of the message; returns the index reached (< n: the sink is full,
+        call again from there once it has room). Raises ProtocolError."""
+        try:
+            return self._filter.feed(buf, i, n, sink)
+        except jscan.ScanError as exc:
+            raise self._malformed(exc) from None
+
+    def end(self):
+        """The message is complete: its event. An AudioEvent's audio went to the sink."""
+        f = self._filter
+        try:
+            n = f.end()
+        except jscan.ScanError as exc:
+            raise self._malformed(exc) from None
+        start, end = f.span(0)
+        if start >= 0 and not f.escaped[0]:
+            for audio_type in self.AUDIO:
+                if jscan.equals(f.out, start, end, audio_type):
+                    data_slot, stream_slot = self._slots[audio_type]
+                    stream = self._span_text(stream_slot) if stream_slot >= 0 else None
+                    return self._audio_event(audio_type.decode(), self._span_text(1), stream)
+        return self._slow(memoryview(f.out)[:n])
+
+    def _malformed(self, exc):
+        event_id = self._known_id()
+        return ProtocolError("%s: malformed message %s: %s" % (self.NAME, event_id, exc),
+                             event_id)
 
     def feed(self, payload):
         """Parse one whole downlink message; returns an event. Raises ProtocolError."""
         if isinstance(payload, str):
             payload = payload.encode()
-        n = len(payload)
-        scanner = self._scanner
+        self._payload = payload
+        self._spans.reset(payload)
         try:
-            scanner.scan(payload, n)
-        except jscan.ScanError as exc:
-            event_id = self._known_id(payload)
-            raise ProtocolError("%s: malformed message %s: %s" % (self.NAME, event_id, exc),
-                                event_id) from None
-        start, end = scanner.span(0)
-        if start >= 0 and not scanner.escaped[0]:
-            for audio_type in self.AUDIO:
-                if jscan.equals(payload, start, end, audio_type):
-                    return self._fast_audio(payload, audio_type)
-        return self._slow(payload)
+            self.begin()
+            self.feed_part(payload, 0, len(payload), self._spans)
+            return self.end()
+        finally:
+            self._payload = None
 
-    def _fast_audio(self, payload, audio_type):
-        data_slot, stream_slot = self._slots[audio_type]
-        event_id = self._span_text(payload, 1)
-        stream = self._span_text(payload, stream_slot) if stream_slot >= 0 else None
-        start, end = self._scanner.span(data_slot)
-        type_str = audio_type.decode()
-        if start < 0:
-            raise ProtocolError("%s %s: no audio field" % (type_str, event_id), event_id, type_str)
-        src = payload
-        if self._scanner.escaped[data_slot]:
+    def _audio_event(self, type_, event_id, stream):
+        event = self._audio
+        stale = self.reply.stale(stream)
+        payload = self._payload
+        if payload is None:  # streamed: the sink has the audio
+            event.header(type_, event_id, stream, stale)
+            return event
+        spans = self._spans
+        if spans.first < 0:
+            raise ProtocolError("%s %s: no audio field" % (type_, event_id), event_id, type_)
+        src, start, end = payload, spans.first, spans.last
+        if spans.escaped:
             # JSON escapes (e.g. "\/") in base64: rare, so decode the string the slow way.
-            src = self._span_text(payload, data_slot).encode()
+            try:
+                src = json.loads(bytes(payload[start - 1:end + 1])).encode()
+            except ValueError:
+                raise ProtocolError("%s %s: the audio field is not a JSON string"
+                                    % (type_, event_id), event_id, type_) from None
             start, end = 0, len(src)
-        self._audio.reset(type_str, event_id, stream, src, start, end, self.reply.stale(stream))
-        return self._audio
+        event.reset(type_, event_id, stream, src, start, end, stale)
+        return event
 
-    def _slow_audio(self, type_, event_id, content, stream):
+    def _slow_audio(self, type_, event_id, stream):
         # An audio delta that missed the fast path (e.g. escaped characters in its type).
-        src = content.encode()
-        self._audio.reset(type_, event_id, stream, src, 0, len(src), self.reply.stale(stream))
-        return self._audio
+        return self._audio_event(type_, event_id, stream)
 
     def _slow(self, payload):
         try:
             msg = json.loads(payload if isinstance(payload, (bytes, bytearray)) else
                              (payload if _JSON_TAKES_BUFFERS else bytes(payload)))
         except ValueError as exc:
-            event_id = self._known_id(payload)
+            event_id = self._known_id()
             raise ProtocolError("%s: message %s is not valid JSON (%s)"
                                 % (self.NAME, event_id, exc), event_id) from None
         if not isinstance(msg, dict):
@@ -349,6 +410,41 @@ class Session:
 
     def submit_tool_outputs(self, chat_id, outputs):
         self._unsupported("device-side tools")
+
+
+class _SpanSink:
+    # feed()'s sink: a whole message keeps its audio in the payload, so only where it lies is
+    # noted (first..last), and whether escapes broke it into pieces.
+    def __init__(self, session):
+        self._session = session
+        self.reset(None)
+
+    def reset(self, payload):
+        self.payload = payload
+        self.first = self.last = -1
+        self.escaped = False
+
+    def start(self):
+        known = self._session.audio_type_now()
+        if known is False:
+            return jscan.COPY
+        self.reset(self.payload)
+        return jscan.AUDIO if known else jscan.BOTH
+
+    def take(self, buf, a, b):
+        if buf is not self.payload:
+            self.escaped = True  # an escape's replacement byte
+        else:
+            if self.first < 0:
+                self.first = a
+            self.last = b
+        return b
+
+    def invalid(self):
+        self.escaped = True
+
+    def end(self):
+        pass
 
 
 def _json_takes_buffers():

@@ -96,7 +96,7 @@ class CozeSession(Session):
             content = _str(data.get(key))
             if content is None:
                 self._missing(type_, event_id, "data." + key)
-            return self._slow_audio(type_, event_id, content, _str(data.get("chat_id")))
+            return self._slow_audio(type_, event_id, _str(data.get("chat_id")))
         event = Event(kind, type_, event_id)
         event.data = msg.get("data")
         detail = msg.get("detail")

@@ -1,5 +1,5 @@
-# Viper kernel for cloud/jscan.py, written in the subset that is also valid plain Python (see
-# b64/b64_viper.py for why). The only loop that runs over a whole audio message lives here.
+# Viper kernels for cloud/jscan.py, written in the subset that is also valid plain Python (see
+# b64/b64_viper.py for why). The loops that run over a whole message's strings live here.
 import micropython
 
 try:
@@ -11,22 +11,24 @@ except NameError:
 
 
 @micropython.viper
-def string_end(buf, i: int, n: int) -> int:
-    # i: first byte after an opening quote. Returns the index of the closing quote, or
-    # -1 - index when the string holds a backslash escape; n (or -1 - n) when unterminated.
+def run_end(buf, i: int, n: int) -> int:
+    # Index of the first '"' or '\' in buf[i:n], or n: where a string's plain run stops.
     b = ptr8(buf)
-    esc = 0
     while i < n:
         c = b[i]
-        if c == 34:
-            if esc:
-                return -1 - i
+        if c == 34 or c == 92:
             return i
-        if c == 92:
-            esc = 1
-            i += 2
-        else:
-            i += 1
-    if esc:
-        return -1 - n
+        i += 1
     return n
+
+
+@micropython.viper
+def copy(dst, j: int, src, i: int, k: int):
+    # dst[j:j+k] = src[i:i+k] without the slice objects a plain assignment would allocate.
+    d = ptr8(dst)
+    s = ptr8(src)
+    end = i + k
+    while i < end:
+        d[j] = s[i]
+        i += 1
+        j += 1

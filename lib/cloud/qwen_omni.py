@@ -171,7 +171,7 @@ class QwenOmni(Session):
             delta = _str(msg.get("delta"))
             if delta is None:
                 self._missing(type_, event_id, "delta")
-            return self._slow_audio(type_, event_id, delta, _str(msg.get("response_id")))
+            return self._slow_audio(type_, event_id, _str(msg.get("response_id")))
         event = Event(kind, type_, event_id)
         event.data = msg
         reply = self.reply

@@ -1,9 +1,12 @@
 # A WebSocket connection (RFC 6455, client side) over a reader/writer pair.
 #
-# recv() returns (opcode, memoryview) into one buffer of max_message bytes that the client owns
-# and never grows: the caller handles a message in place before the next recv(). Pings are
-# answered as they arrive (also between the fragments of a message), fragments are reassembled,
-# and a message over max_message is refused from its header alone: 1009, nothing allocated.
+# recv_part() is the device's receive path: a message comes out in parts of at most part_size
+# bytes (ws.part[:ws.part_len], ws.fin on the last), in one buffer the client owns, so no message
+# is ever held whole and the caller's pace is the socket's pace: until it asks for the next part,
+# nothing more is read and TCP flow control holds the server back. Pings are answered as they
+# arrive, also between the fragments of a message. recv() is the convenience for host tools and
+# tests: the whole message, in a buffer of max_message bytes allocated on its first use; a
+# larger message is refused with 1009.
 #
 # send_inplace() is the audio path: the caller keeps HEADER_ROOM bytes free in front of the
 # payload, the client writes the header right-aligned into that room, masks the payload in place
@@ -35,9 +38,15 @@ _DONE = iter(()) if sys.implementation.name == "micropython" else _Ready()
 
 
 class WebSocket:
-    def __init__(self, reader, writer=None, max_message=32768, close_timeout_ms=2000, seed=None):
+    def __init__(self, reader, writer=None, max_message=32768, close_timeout_ms=2000, seed=None,
+                 part_size=1024):
         self._link = reader if isinstance(reader, Link) else Link(reader, writer or reader)
-        self._dec = frame.Decoder(max_message)
+        self._dec = frame.Decoder(part_size)
+        self.part = self._dec.buf  # recv_part(): the part is part[:part_len]
+        self.part_len = 0
+        self.fin = False
+        self.max_message = max_message
+        self._message = None  # recv()'s buffer, allocated when first needed
         self._rng = kernels.new_rng(seed)
         self._lock = asyncio.Lock()
         self._closed_evt = asyncio.Event()
@@ -54,10 +63,10 @@ class WebSocket:
 
     # ---- receiving ----
 
-    async def recv(self):
-        """(TEXT or BINARY, memoryview) of the next message; the view is valid until the next
-        recv(). Raises ConnectionClosed, ProtocolError (after closing 1002/1007), MessageTooBig
-        (after closing 1009)."""
+    async def recv_part(self):
+        """The next part of a message: returns its opcode (TEXT or BINARY); the bytes are
+        self.part[:self.part_len], valid until the next call, and self.fin is True on the
+        message's last part. Raises ConnectionClosed, ProtocolError (after closing 1002/1007)."""
         if self.closed:
             raise self._closed_exc()
         if self._reading:
@@ -68,7 +77,9 @@ class WebSocket:
             while True:
                 ev = await self._next_event()
                 if ev == TEXT or ev == BINARY:
-                    return ev, dec.message()
+                    self.part_len = dec.n
+                    self.fin = dec.fin
+                    return ev
                 if ev == PING and not self._close_sent:
                     await self._send_frame(frame.encode(PONG, dec.control(), self._key()))
                 elif ev == CLOSE:
@@ -79,6 +90,25 @@ class WebSocket:
             raise
         finally:
             self._reading = False
+
+    async def recv(self):
+        """(TEXT or BINARY, memoryview) of the next whole message; the view is valid until the
+        next recv(). A message over max_message is refused: MessageTooBig, after closing 1009."""
+        if self._message is None:
+            self._message = bytearray(self.max_message)
+        msg = self._message
+        size = 0
+        while True:
+            op = await self.recv_part()
+            n = self.part_len
+            announced = size + n + self._dec.frame_left()  # refused from the frame header
+            if announced > len(msg):
+                await self._fail(1009)
+                raise MessageTooBig(announced, len(msg))
+            msg[size : size + n] = memoryview(self.part)[:n]
+            size += n
+            if self.fin:
+                return op, memoryview(msg)[:size]
 
     async def _next_event(self):
         dec = self._dec

@@ -2,11 +2,14 @@
 # decoder that reads straight into buffers it owns.
 #
 # The decoder lends buffers instead of taking bytes: target() is the memoryview the next bytes
-# belong in (header bytes, a control payload, or the message buffer at the current offset) and
-# advance(n) says n of them arrived there. The stream layer readinto()s that view directly, so a
-# 20 KB message is read once into its final place and never copied; feed() is the same walk for
-# callers that already hold bytes (tests, fuzzing). Nothing here allocates after __init__ except
-# the memoryview slice target() returns and the close reason string.
+# belong in (header bytes, a control payload, or the part buffer) and advance(n) says n of them
+# arrived there. A message is never held whole: its payload comes out in parts of at most
+# `part_size` bytes as TCP delivers them, so a 1 MB audio delta costs the same memory as a 1 KB
+# one, and a caller that stops asking for parts stops the socket being read (TCP back-pressure).
+# A text message is checked for UTF-8 across part and fragment boundaries: a part ends before a
+# code point that has not fully arrived (its 1-3 bytes start the next part). feed() is the same
+# walk for callers that already hold bytes (tests, fuzzing). Nothing here allocates after
+# __init__ except the memoryview slice target() returns and the close reason string.
 from micropython import const
 
 from websock import kernels
@@ -21,6 +24,7 @@ PONG = const(10)
 # Room a caller reserves in front of a send_inplace payload: 2 + 8 (64-bit length) + 4 (key).
 HEADER_ROOM = const(14)
 _MAX_CONTROL = const(125)
+_MAX_FRAME = const(0x3FFFFFFF)  # a frame length beyond this would be a long int
 
 _HEAD = const(0)  # reading the first two header bytes
 _EXT = const(1)  # reading the 2- or 8-byte extended length
@@ -75,18 +79,33 @@ def _valid_close_code(code):
     return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
 
 
+def utf8_tail(buf, n):
+    """Bytes at the end of buf[:n] that begin a UTF-8 sequence still missing bytes (0-3)."""
+    back = 1
+    while back <= 3 and back <= n:
+        c = buf[n - back]
+        if c & 0xC0 != 0x80:  # a lead byte (or ASCII): how long is its sequence?
+            need = 4 if c >= 0xF0 else 3 if c >= 0xE0 else 2 if c >= 0xC0 else 1
+            return back if back < need else 0
+        back += 1
+    return 0
+
+
 class Decoder:
-    def __init__(self, max_message):
-        self.max_message = max_message
-        self.buf = bytearray(max_message)
+    def __init__(self, part_size=1024):
+        self.buf = bytearray(part_size)  # a data part: buf[:n] after a TEXT/BINARY event
         self._mv = memoryview(self.buf)
         self._hdr = bytearray(10)
         self._ctl = bytearray(_MAX_CONTROL)
         self.opcode = 0  # of the last event
-        self.size = 0  # message bytes in buf (valid after a TEXT/BINARY event)
+        self.n = 0  # bytes of the last data part
+        self.fin = False  # the last data part ends its message
         self.close_code = None
         self.close_reason = ""
-        self._msg_op = 0  # opcode of the message being reassembled, 0 if none
+        self._msg_op = 0  # opcode of the message under way, 0 if none
+        self._left = 0  # payload bytes of the current data frame still to come
+        self._carry = 0  # bytes of an incomplete code point kept after the last part
+        self._fresh = False  # a part was handed out: the next read starts a new one
         self._reset_head()
 
     def _reset_head(self):
@@ -100,22 +119,40 @@ class Decoder:
         return self._at > 0 or self._state != _HEAD or self._msg_op != 0
 
     def target(self):
+        if self._state == _BODY and self._op < CLOSE:
+            self._restart_part()
         return self._tmv[self._at : self._end]
 
+    def _restart_part(self):
+        # A new part begins with the bytes of a code point the previous part held back.
+        if self._fresh:
+            buf = self.buf
+            at = self.n
+            for i in range(self._carry):
+                buf[i] = buf[at + i]
+            self._at = self._carry
+            self._fresh = False
+        self._end = self._at + min(len(self.buf) - self._at, self._left)
+
     def advance(self, n):
-        """n bytes landed in target(). Returns an event opcode (TEXT/BINARY: whole message in
-        message(); PING/PONG: payload in control(); CLOSE: close_code/close_reason) or None."""
+        """n bytes landed in target(). Returns an event opcode (TEXT/BINARY: a part of the
+        message in buf[:self.n], self.fin on its last; PING/PONG: payload in control(); CLOSE:
+        close_code/close_reason) or None."""
         self._at += n
+        if self._state == _BODY and self._op < CLOSE:
+            self._left -= n
+            return self._part()
         if self._at < self._end:
             return None
         if self._state == _HEAD:
             return self._head()
         if self._state == _EXT:
             return self._ext()
-        return self._frame_done()
+        return self._control_done()
 
-    def message(self):
-        return self._mv[: self.size]
+    def frame_left(self):
+        """Payload bytes of the current data frame not read yet."""
+        return self._left if self._state == _BODY and self._op < CLOSE else 0
 
     def control(self):
         return memoryview(self._ctl)[: self._len]
@@ -171,7 +208,7 @@ class Decoder:
                 raise ProtocolError("64-bit payload length with the top bit set")
             if h[2] | h[3] | h[4] | h[5] or h[6] & 0xC0:
                 # >= 2**30: more than any device holds; refuse before it becomes a long int.
-                raise MessageTooBig(1 << 30, self.max_message)
+                raise MessageTooBig(1 << 30, _MAX_FRAME)
             n = (h[6] << 24) | (h[7] << 16) | (h[8] << 8) | h[9]
         return self._body(n)
 
@@ -181,39 +218,51 @@ class Decoder:
         if self._op >= CLOSE:
             self._tmv = memoryview(self._ctl)
             self._at = 0
-        else:
-            if not self._msg_op:
-                self.size = 0  # a new message: the previous one's bytes may go now
-            if self.size + n > self.max_message:
-                raise MessageTooBig(self.size + n, self.max_message)
-            self._tmv = self._mv
-            self._at = self.size
-        self._end = self._at + n
+            self._end = n
+            return self._control_done() if n == 0 else None
+        if self._op != CONT:
+            self._msg_op = self._op
+            self._carry = 0  # a new message starts its first part empty
+            self._fresh = True
+        self._left = n
+        self._tmv = self._mv
         if n == 0:
-            return self._frame_done()
+            self._restart_part()
+            return self._part()
         return None
 
-    def _frame_done(self):
+    def _part(self):
+        # Bytes arrived in the part buffer: hand them out (all but an unfinished code point).
+        total = self._at
+        last = self._left == 0 and self._fin
+        tail = 0
+        if self._msg_op == TEXT:
+            if not last:
+                tail = utf8_tail(self.buf, total)
+            bad = kernels.utf8_error(self.buf, 0, total - tail)
+            if bad >= 0:
+                raise ProtocolError("text message is not UTF-8", 1007)
+        self.n = total - tail
+        self._carry = tail
+        self._fresh = True
+        self.fin = last
+        op = self._msg_op
+        if self._left == 0:
+            self._reset_head()
+            if self._fin:
+                self._msg_op = 0
+        if self.n == 0 and not last:
+            return None
+        self.opcode = op
+        return op
+
+    def _control_done(self):
         op = self._op
         n = self._len
         self._reset_head()
-        if op >= CLOSE:
-            self.opcode = op
-            if op == CLOSE:
-                self._parse_close(n)
-            return op
-        if op != CONT:
-            self._msg_op = op
-        self.size += n
-        if not self._fin:
-            return None
-        op = self._msg_op
-        self._msg_op = 0
-        if op == TEXT:
-            bad = kernels.utf8_error(self.buf, 0, self.size)
-            if bad >= 0:
-                raise ProtocolError("text message is not UTF-8 (byte %d)" % bad, 1007)
         self.opcode = op
+        if op == CLOSE:
+            self._parse_close(n)
         return op
 
     def _parse_close(self, n):
