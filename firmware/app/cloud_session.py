@@ -92,23 +92,3 @@ def refused_field(cloud, event):
             if name in text:
                 return key
     return found
-
-
-_ENVELOPE = 1024  # JSON around the base64 of one audio message (ids, chat_id, detail.logid)
-_MIN_RX = 12288  # text events fit too: an answer's message.completed runs to a few KB
-_UNPACED_RX = 32768  # servers that burst whole sentences: the coze-go capture's are ~20 KB
-_PACED_FRAME_MS = 50  # what chat.update asks for by default (output_audio.pcm_config)
-
-
-def receive_buffer_bytes(cfg):
-    """The WebSocket receive buffer: config's rx_buffer_bytes, else sized from the paced output
-    frame the session asks for (a larger message is refused with 1009 and a hint to raise it)."""
-    if cfg.get("rx_buffer_bytes"):
-        return cfg["rx_buffer_bytes"]
-    if cfg["cloud"] != "coze":
-        return _UNPACED_RX  # Qwen-Omni has no pacing to ask for
-    audio = cfg["out_rate"] * _PACED_FRAME_MS // 1000
-    if cfg["codec"] == "pcm":
-        audio *= 2
-    message = (audio + 2) // 3 * 4 + _ENVELOPE
-    return max(_MIN_RX, (message + 1023) // 1024 * 1024)

@@ -1,16 +1,19 @@
 # The receive task's body: each server message goes through the session's parser and then, by
 # its event kind, to the player or to the state machine (a table: one line per kind to add).
 #
-# Audio is written to the player in _CHUNK pieces, each one waiting for room first, so a server
-# that bursts is slowed by TCP flow control instead of growing the heap. Audio of a reply the
+# No message is ever held whole. The socket hands out parts (websock recv_part), the session's
+# walker takes them as they come, and an audio delta's base64 streams through the sink
+# (app/audio_sink.py) into the player. When the player is full, the walk stops where it is and
+# the next part is not read until the speaker has made room: TCP flow control holds the server
+# back, whatever size its messages are, and memory stays what it was. Audio of a reply the
 # device no longer wants (session.reply.stale: a barge-in, a cancel, the server's own
-# interruption) is not played, also when the drop happens while a delta waits for room.
+# interruption) is dropped as it streams. A malformed message is said in one line and skipped
+# to its end; the link goes on.
 # Handlers never change the state: they post events, or return a coroutine that sends.
 from cloud import base as C
 
 from app import state as S
-
-_CHUNK = 1024  # decoded audio moved per await: small, and the receive path stays responsive
+from app.audio_sink import PIECE_BYTES, AudioSink
 
 
 class Downlink:
@@ -22,24 +25,53 @@ class Downlink:
         self.tools = tools
         self.trace = trace  # simulator hook; None on the device
         self.player = None  # set by the app before the first connect
-        self._chunk = bytearray(_CHUNK)
-        self._chunk_mv = memoryview(self._chunk)
+        self.sink = AudioSink(session)
 
     async def run(self, ws):
         session = self.session
+        sink = self.sink
+        sink.player = self.player
+        fresh = True  # the next part begins a message
+        skipping = False  # the rest of a malformed message is passed over
         while True:
-            _, payload = await ws.recv()
+            await ws.recv_part()
+            buf = ws.part
+            n = ws.part_len
+            if skipping:
+                skipping = not ws.fin
+                continue
+            if fresh:
+                session.begin()
+                sink.reset()
+            fresh = ws.fin
             try:
-                event = session.feed(payload)
-                await self.handle(event)
+                at = session.feed_part(buf, 0, n, sink)
+                while at < n:  # the player is full: wait for room, then walk on from there
+                    if sink.fresh:
+                        self._first_audio()
+                    await self.player.wait_room(PIECE_BYTES)
+                    at = session.feed_part(buf, at, n, sink)
+                if sink.fresh:
+                    self._first_audio()
+                if ws.fin:
+                    await self.handle(session.end())
             except ValueError as exc:  # ProtocolError, a malformed message: say so, go on
+                sink.finish(False)
                 self.log.warn("cloud", str(exc))
+                skipping = not ws.fin
+                fresh = True
+
+    def _first_audio(self):
+        # Audio went to the speaker before its message ended (a large delta): the reply speaks.
+        self.sink.fresh = False
+        self._audio_started(self.session.stream_id_now())
 
     async def handle(self, event):
         """One parsed event: audio into the player, anything else through the table."""
         if event.kind == C.EV_AUDIO:
-            await self._play(event)
+            self._play(event)
             return
+        self.sink.finish(False)  # a field that looked like audio was text after all
         handler = _HANDLERS[event.kind]
         if handler is None:
             return
@@ -53,29 +85,19 @@ class Downlink:
         if sending is not None:
             await sending
 
-    async def _play(self, event):
-        reply = self.session.reply
-        if event.stale:
-            return  # late audio of a reply the device or the cloud interrupted
-        player = self.player
-        mv = self._chunk_mv
-        room = len(self._chunk)
-        if event.audio_len > room:
-            # Played in pieces: check all of its base64 first, so a corrupt delta is dropped
-            # whole (ProtocolError) rather than half-played. One chunk needs no extra pass: its
-            # only read_audio() fails before anything reaches the player.
-            event.verify(mv)
-        while True:
-            if player.room() < room:
-                await player.wait_room(room)  # a coroutine costs heap: only when it must wait
-                if reply.stale(event.stream_id):
-                    return  # dropped meanwhile (a barge-in): the rest of this reply is old
-            n = event.read_audio(mv)
-            if not n:
-                break
-            # Full chunks reuse the one view; only a delta's last, shorter piece is sliced.
-            player.write(mv if n == room else mv[:n])
-        if reply.audio(event.stream_id):
+    def _play(self, event):
+        # The delta has ended: its held audio plays if the reply wants it and it was whole.
+        sink = self.sink
+        if not sink.seen:
+            self.log.warn("cloud", "%s %s: no audio field" % (event.type, event.id))
+        elif sink.dropped is not None and sink.dropped != "stale":
+            self.log.warn("cloud", "%s %s: %s; the rest of this delta is dropped"
+                          % (event.type, event.id, sink.dropped))
+        if sink.finish(not event.stale):
+            self._audio_started(event.stream_id)
+
+    def _audio_started(self, stream_id):
+        if self.session.reply.audio(stream_id):
             if self.trace is not None:
                 self.trace("first_audio", "")
             self.queue.post(S.E_AUDIO)  # the reply's first audio reached the player

@@ -190,7 +190,7 @@ class Link:
     # ---- the receive task ------------------------------------------------------------------
 
     async def _receive(self, ws):
-        from websock import ConnectionClosed, MessageTooBig
+        from websock import ConnectionClosed
 
         try:
             await self.downlink.run(ws)
@@ -200,11 +200,6 @@ class Link:
                 "server" if exc.code_received else "us", exc.code_received, self._logid(),
                 ", will reconnect on the next press" if idle else ""))
             self._lost(S.E_IDLE_CLOSED if idle else S.E_DISCONNECTED, ws)
-        except MessageTooBig as exc:
-            self.log.error("net", "%s: the cloud sent more than rx_buffer_bytes; raise "
-                           "rx_buffer_bytes in config.json (32768 takes unpaced audio)%s"
-                           % (exc, self._logid()))
-            self._lost(S.E_DISCONNECTED, ws)
         except (OSError, WebSocketError) as exc:
             self.log.warn("net", "link lost: %r%s" % (exc, self._logid()))
             self._lost(S.E_DISCONNECTED, ws)

@@ -33,12 +33,8 @@ def make_connect(cfg, log):
             log.warn("net", "no CA file at %s: wss:// will fail; run `make deploy` to copy it"
                      % cfg["ca_file"])
 
-    from app.cloud_session import receive_buffer_bytes
-
-    max_message = receive_buffer_bytes(cfg)
-
     async def connect(url, headers):
-        return await websock.connect(url, headers, cadata=cadata, max_message=max_message)
+        return await websock.connect(url, headers, cadata=cadata)
 
     return connect
 

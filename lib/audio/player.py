@@ -73,6 +73,7 @@ class Player:
         self._slack_us = _CHUNK_FRAMES * 1_000_000 // rate
         self._pair = bytearray(2)
         self._carry = -1  # low byte of a sample split across writes, or -1
+        self._held_carry = -1  # _carry when hold() began (rollback() restores it)
         self._playing = False
         self._refill = False  # underrun: silence until the ring is back at prefill
         self._eot = False
@@ -136,12 +137,40 @@ class Player:
         else:
             self._pcm_resample_in(data, n)
         self.stats["bytes_in"] += n
-        used = self._ring.used()
+        used = self._ring.used() + self._ring.held()
         if used > self.stats["peak_fill_bytes"]:
             self.stats["peak_fill_bytes"] = used
-        self.idle.clear()
-        self._data.set()
+        if not self._ring.holding:
+            self.idle.clear()
+            self._data.set()
         return n
+
+    # Held audio (the downlink's look-back): written, not played until commit().
+    def hold(self):
+        """Hold what write() takes from here until commit() or rollback()."""
+        self._ring.holding = True
+        self._held_carry = self._carry
+
+    def held(self):
+        return self._ring.held()
+
+    def commit(self):
+        """Play what was held; writes are played at once again."""
+        ring = self._ring
+        ring.holding = False
+        if ring.held():
+            ring.commit()
+            self.idle.clear()
+            self._data.set()
+
+    def rollback(self):
+        """Drop what was held (a stale or corrupt delta); writes are played at once again."""
+        ring = self._ring
+        if ring.holding:
+            ring.holding = False
+            ring.rollback()
+            self._carry = self._held_carry
+            self._room.set()
 
     def _pcm_in(self, data, n):
         off = 0

@@ -19,26 +19,39 @@ class Ring:
         self.size = size
         self._buf = bytearray(size)
         self._r = 0  # read position
-        self._n = 0  # bytes stored
+        self._n = 0  # bytes stored, readable
+        self._held = 0  # bytes stored after them, not readable yet
+        self.holding = False  # writes are held
 
     def used(self):
         return self._n
 
     def free(self):
-        return self.size - self._n
+        return self.size - self._n - self._held
+
+    def held(self):
+        return self._held
 
     def clear(self):
         self._r = 0
         self._n = 0
+        self._held = 0
+
+    def commit(self):
+        self._n += self._held
+        self._held = 0
+
+    def rollback(self):
+        self._held = 0
 
     def write(self, src, n=-1, off=0):
         """Append n bytes of src[off:] (all of src by default); raises if they do not fit."""
         if n < 0:
             n = len(src) - off
-        if n > self.size - self._n:
-            raise OverflowError("ring: %d bytes do not fit in %d free" % (n, self.size - self._n))
-        w = self._r + self._n
-        if w >= self.size:
+        if n > self.free():
+            raise OverflowError("ring: %d bytes do not fit in %d free" % (n, self.free()))
+        w = self._r + self._n + self._held
+        while w >= self.size:
             w -= self.size
         first = self.size - w
         if first > n:
@@ -46,7 +59,10 @@ class Ring:
         pcm.copy(self._buf, w, src, off, first)
         if n > first:
             pcm.copy(self._buf, 0, src, off + first, n - first)
-        self._n += n
+        if self.holding:
+            self._held += n
+        else:
+            self._n += n
         return n
 
     def readinto(self, dst, n=-1, off=0):

@@ -242,6 +242,22 @@ class Session:
                 return True
         return False
 
+    def stream_id_now(self):
+        """The stream id (reply id) of the audio delta being walked, if it came already."""
+        f = self._filter
+        start, end = f.span(0)
+        if start >= 0:
+            for audio_type in self.AUDIO:
+                if jscan.equals(f.out, start, end, audio_type):
+                    slot = self._slots[audio_type][1]
+                    return self._span_text(slot) if slot >= 0 else None
+        return None
+
+    def stale_now(self):
+        """Is the audio being walked stale, as far as the message has shown: by its stream id
+        if that came already, else as the current reply's."""
+        return self.reply.dropped and self.reply.stale(self.stream_id_now())
+
     def begin(self):
         """A new downlink message begins (the streaming path)."""
         self._filter.begin()

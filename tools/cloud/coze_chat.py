@@ -280,6 +280,9 @@ class CozeChatConn(Conn):
         samples = self.cloud.reply_audio(rate)
         encoded = audio.encode(samples, codec)
         step = max(1, rate * frame_ms // 1000) * audio.bytes_per_sample(codec)
+        if self.opts.delta_bytes:
+            step = self.opts.delta_bytes // audio.bytes_per_sample(codec) * \
+                audio.bytes_per_sample(codec)
         frames = [encoded[i:i + step] for i in range(0, len(encoded), step)]
         sentences = _sentences(text)
         pacer = Pacer(self, limit.get("period"), limit.get("max_frame_num"))
@@ -292,6 +295,10 @@ class CozeChatConn(Conn):
                                          chat.message("assistant", "answer", piece)))
             await self.send(coze(self.ids, "conversation.audio.sentence_start",
                                  {"text": sentence}))
+            if index == 0 and self.opts.big_text_bytes:
+                big = ("长答案" * self.opts.big_text_bytes)[:self.opts.big_text_bytes // 3]
+                await self.send(coze(self.ids, "conversation.message.delta",
+                                     chat.message("assistant", "answer", big)))
             if chat.bot_id != "0" and index == len(sentences) - 1:
                 await self.send(coze(self.ids, "conversation.message.completed",
                                      chat.message("assistant", "answer", text)))

@@ -80,6 +80,14 @@ class CloudOptions:
         # Audio frames of a reply already on the wire when it is canceled (by the device or by
         # the cloud's VAD): they still arrive, before the canceled event, as on a real link.
         self.late_frames = 0
+        # The downlink's shape (tests of the device's streaming receive): audio bytes per
+        # audio delta (None: the frame size the device asked for); every message in fragments
+        # of this many bytes (None: whole), with a ping between fragments; one answer-text
+        # delta of this many bytes before the audio (0: none).
+        self.delta_bytes = None
+        self.fragment_bytes = None
+        self.ping_between = False
+        self.big_text_bytes = 0
         self.voices = None  # voice ids (Coze) / names (Qwen) the cloud accepts; None: any
         self.injections = []
         self.seed = None  # seeds the ids, for reproducible recordings
