@@ -213,7 +213,9 @@ def test_the_command_exits_1_with_one_line_when_the_token_is_refused(tmp_path, r
                 sys.executable, "-m", "tools.sim", "--runtime", runtime,
                 "--url", "ws://127.0.0.1:%d" % cloud.port,
                 "--token", bad, "--bot-id", "7400000000000000000", "--mode", "free",
-                "--duration", "1.5", "--out-dir", str(tmp_path), cwd=ROOT,
+                # Real time: 6 s leaves a loaded host room to reach the refusal (1.5 s did not
+                # under a load average of 12).
+                "--duration", "6", "--out-dir", str(tmp_path), cwd=ROOT,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
             out, err = await asyncio.wait_for(proc.communicate(), 60)
             return proc.returncode, out.decode(), err.decode()

@@ -28,38 +28,37 @@ class Downlink:
         self.sink = AudioSink(session)
 
     async def run(self, ws):
+        self.sink.player = self.player
+        while True:
+            await self.receive_message(ws)
+
+    async def receive_message(self, ws):
+        """Walk one message as its parts arrive, then act on it. A malformed one is said in one
+        line and skipped to its end."""
         session = self.session
         sink = self.sink
-        sink.player = self.player
-        fresh = True  # the next part begins a message
-        skipping = False  # the rest of a malformed message is passed over
-        while True:
-            await ws.recv_part()
-            buf = ws.part
-            n = ws.part_len
-            if skipping:
-                skipping = not ws.fin
-                continue
-            if fresh:
-                session.begin()
-                sink.reset()
-            fresh = ws.fin
-            try:
-                at = session.feed_part(buf, 0, n, sink)
+        session.begin()
+        sink.reset()
+        try:
+            while True:
+                await ws.recv_part()
+                n = ws.part_len
+                at = session.feed_part(ws.part, 0, n, sink)
                 while at < n:  # the player is full: wait for room, then walk on from there
                     if sink.fresh:
                         self._first_audio()
                     await self.player.wait_room(PIECE_BYTES)
-                    at = session.feed_part(buf, at, n, sink)
+                    at = session.feed_part(ws.part, at, n, sink)
                 if sink.fresh:
                     self._first_audio()
                 if ws.fin:
-                    await self.handle(session.end())
-            except ValueError as exc:  # ProtocolError, a malformed message: say so, go on
-                sink.finish(False)
-                self.log.warn("cloud", str(exc))
-                skipping = not ws.fin
-                fresh = True
+                    break
+            await self.handle(session.end())
+        except ValueError as exc:  # ProtocolError, a malformed message: say so, go on
+            sink.finish(False)
+            self.log.warn("cloud", str(exc))
+            while not ws.fin:
+                await ws.recv_part()
 
     def _first_audio(self):
         # Audio went to the speaker before its message ended (a large delta): the reply speaks.
