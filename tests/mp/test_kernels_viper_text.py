@@ -1,7 +1,8 @@
-# Viper against portable, the text kernels: base64 (b64/b64_viper.py) and the JSON scanner's
-# string skipper (cloud/jscan_viper.py). Seeded random inputs at non-zero offsets inside larger
-# buffers, every short length, corrupted base64 and truncated or escaped JSON: both kernels give
-# the same counts, bytes, error offsets and spans, and base64 matches binascii.
+# Viper against portable, the text kernels: base64 (b64/b64_viper.py) and the JSON walker's
+# string-run finder and copier (cloud/jscan_viper.py). Seeded random inputs at non-zero offsets
+# inside larger buffers, every short length, corrupted base64 and truncated or escaped JSON:
+# both kernels give the same counts, bytes, error offsets and spans, base64 matches binascii,
+# and the walker's shrunk copy is the same JSON whatever pieces the message came in.
 import binascii
 import json
 import random
@@ -22,12 +23,13 @@ def test_text_modules_select_viper():
     assert SELECTED == ("viper", "viper"), SELECTED
     b64.use_kernel("viper")
     jscan.use_kernel("viper")
-    assert b64._fast is b64_viper and jscan._fast is jscan_viper
+    assert b64._fast is b64_viper and jscan.run_end is jscan_viper.run_end
+    assert jscan.copy is jscan_viper.copy
 
 
 def test_text_kernels_are_native():
     kernel_util.assert_viper(b64_viper, ("encode", "decode"))
-    kernel_util.assert_viper(jscan_viper, ("string_end",))
+    kernel_util.assert_viper(jscan_viper, ("run_end", "copy"))
 
 
 def _encode(src, n, off):
@@ -71,9 +73,9 @@ def test_b64_decode_agrees_on_good_and_corrupt_input():
             assert got[1][2 + off : 2 + off + n] == data, what
 
 
-def test_string_end_agrees():
-    # The twins are called directly: Scanner only ever starts a skip right after a quote, and
-    # this also starts inside escapes, at the end and just before a trailing backslash.
+def test_run_end_and_copy_agree():
+    # The twins are called directly, from any offset: inside escapes, at the end, just
+    # before a trailing backslash.
     kernel_util.seed(22)
     alphabet = b'ab"\\\\x '
     for size in kernel_util.lengths(300) * 4:
@@ -83,9 +85,14 @@ def test_string_end_agrees():
         view = kernel_util.placed(buf, 1 + random.getrandbits(1))[1]
         n = size - random.getrandbits(2) % (size + 1)
         i = random.getrandbits(8) % (n + 1)
-        fast = jscan_viper.string_end(view, i, n)
-        slow = jscan._portable_string_end(view, i, n)
-        assert fast == slow, "string_end %r i=%d n=%d: %d != %d" % (bytes(buf), i, n, fast, slow)
+        fast = jscan_viper.run_end(view, i, n)
+        slow = jscan._portable_run_end(view, i, n)
+        assert fast == slow, "run_end %r i=%d n=%d: %d != %d" % (bytes(buf), i, n, fast, slow)
+        k = random.getrandbits(8) % (n - i + 1)
+        a, b = bytearray(size + 3), bytearray(size + 3)
+        jscan_viper.copy(a, 2, view, i, k)
+        jscan._portable_copy(b, 2, view, i, k)
+        assert a == b and bytes(a[2:2 + k]) == bytes(view[i:i + k])
 
 
 def _random_value(depth):
@@ -108,21 +115,35 @@ def _message():
     return json.dumps(msg).encode()
 
 
-def _scan(text, n):
-    scanner = jscan.Scanner(TOP_KEYS, b"data", INNER_KEYS)
+def _walk(text, n, cap, piece):
+    # The message in pieces of `piece` bytes (0: whole); no sink (every string is copied).
+    walker = jscan.Filter(TOP_KEYS, b"data", INNER_KEYS, (), 4096, cap)
+    view = kernel_util.placed(text, 3)[1]
     try:
-        scanner.scan(kernel_util.placed(text, 3)[1], n)
+        at = 0
+        step = piece or n
+        while at < n:
+            stop = min(n, at + step)
+            assert walker.feed(view, at, stop) == stop
+            at = stop
+        size = walker.end()
     except jscan.ScanError as exc:
         return "error", str(exc)
-    return list(scanner.spans), bytes(scanner.escaped)
+    return list(walker.spans), bytes(walker.escaped), bytes(walker.out[:size])
 
 
-def test_scanner_agrees_on_random_messages():
+def test_walker_agrees_on_random_messages_in_any_pieces():
     kernel_util.seed(23)
     for _ in range(120):
         text = _message()
         n = len(text) if random.getrandbits(1) else random.getrandbits(16) % (len(text) + 1)
-        what = "scan %r n=%d" % (text, n)
-        got = kernel_util.agree(jscan.use_kernel, what, _scan, text, n)
+        cap = 1024 if random.getrandbits(1) else 1 + random.getrandbits(4)
+        what = "walk %r n=%d cap=%d" % (text, n, cap)
+        got = kernel_util.agree(jscan.use_kernel, what, _walk, text, n, cap, 0)
+        for piece in (1, 2, 7):
+            assert _walk(text, n, cap, piece) == got, "%s in pieces of %d" % (what, piece)
         if n == len(text):
             assert got[0] != "error", what
+            shrunk = json.loads(got[2])  # shortened or not, the copy is JSON
+            if cap == 1024:
+                assert shrunk == json.loads(text), what

@@ -12,13 +12,19 @@ def _h(text):
     return bytes(int(text[i : i + 2], 16) for i in range(0, len(text), 2))
 
 
-def _events(data, max_message=1000, chunk=0):
-    dec = frame.Decoder(max_message)
+def _events(data, part_size=1000, chunk=0):
+    # Events, with each message's parts joined back (a part is at most part_size bytes).
+    dec = frame.Decoder(part_size)
     out = []
+    parts = []
 
     def on_event(ev):
         if ev == TEXT or ev == BINARY:
-            out.append((ev, bytes(dec.message())))
+            assert dec.n <= part_size
+            parts.append(bytes(dec.buf[: dec.n]))
+            if dec.fin:
+                out.append((ev, b"".join(parts)))
+                parts.clear()
         elif ev == CLOSE:
             out.append((ev, dec.close_code, dec.close_reason))
         else:
@@ -74,14 +80,21 @@ def test_errors_carry_close_codes():
             raise AssertionError("no error for %r" % data)
 
 
-def test_too_big_refused_before_the_payload():
+def test_any_length_streams_through_a_small_part_buffer():
+    text = ("\u20ac" * 3000).encode()  # 3-byte characters split at every part boundary
+    stream = bytes(frame.encode(TEXT, text[:4001], None, False)) + bytes(
+        frame.encode(CONT, text[4001:], None, True))
+    assert _events(stream, part_size=100, chunk=37) == [(TEXT, text)]
+
+
+def test_beyond_2_30_refused_from_the_header():
     dec = frame.Decoder(100)
     try:
-        dec.feed(b"\x82\x7e\x00\x65", lambda ev: None)  # announces 101 bytes
+        dec.feed(b"\x82\x7f\x40\x00\x00\x00\x00\x00\x00\x00", lambda ev: None)
     except MessageTooBig as exc:
-        assert exc.code == 1009 and exc.size == 101
+        assert exc.code == 1009
     else:
-        raise AssertionError("101 bytes accepted into 100")
+        raise AssertionError("a 2**62-byte frame accepted")
     assert len(dec.buf) == 100
 
 
