@@ -26,7 +26,7 @@ import b64
 import config
 from app import audio_path
 from app.audio_path import AudioPath
-from app.cloud_session import make_session, receive_buffer_bytes
+from app.cloud_session import make_session
 from app.downlink import Downlink as AppDownlink
 from app.events import EventQueue
 from app.link import Link
@@ -44,12 +44,11 @@ CHAT = mptest.path("/shared/fixtures/coze-go/websocket_chat_success.txt")
 DEFAULT_SESSION = mptest.path("/tests/data/bench/default_session.txt")
 BOARD = "esp32s3_inmp441"
 SPEED = 4  # speaker and pacing clock: audio seconds per real second
-# The receive buffer is the app's own choice for the config (app.cloud_session
-# .receive_buffer_bytes, which runner.make_connect passes to websock.connect).
-# A server that does not pace its audio needs rx_buffer_bytes set; the capture's largest message
-# is ~20 KB, so its replay runs with the value the README gives for unpaced servers.
-UNPACED_RX = 32768
+# The device holds no whole message (lib/websock recv_part: 1 KB parts; the session's walker
+# keeps a 4 KB shrunk copy of each event): the same config takes the capture's bursty ~20 KB
+# messages as it takes paced ones.
 _FRAMES = 20
+_SAMPLE_EVERY = 16384  # the meter also samples after every this many bytes read in a message
 # The capture has no chat.updated (coze-go's test sent no chat.update): the server's answer to
 # the device's chat.update goes in after chat.created, as the real server sends it.
 _UPDATED = b'{"event_type":"chat.updated","id":"bench","data":{"output_audio":{"codec":"pcm",' \
@@ -217,6 +216,7 @@ class ServerStream:
         self._pace = pace  # (period ms, frames) of limit_config, or None
         self._window = 0
         self._count = 0
+        self._since = 0  # bytes served since the meter last sampled
 
     async def _next_message(self):
         self._parts[1] = None
@@ -265,6 +265,11 @@ class ServerStream:
         k = min(len(mv), len(part) - at)
         mv[:k] = part[at:at + k]
         self._at += k
+        self._since += k
+        if self._meter is not None and self._since >= _SAMPLE_EVERY:
+            # Inside a long message too: a client that held messages whole would peak here.
+            self._since = 0
+            await self._meter.boundary()
         if self._at == len(parts[0]) + len(parts[1]):
             parts[1] = None
         return k
@@ -510,30 +515,25 @@ class Downlink:
         finally:
             audio_path._BUFFER_MS = saved
         self.player = self.audio.player
+        self.lines = lines
         self.link = _link(self.session, None, cfg, self.player)
-        self.dec = wsframe.Decoder(32768)
+        self.link.downlink.sink.player = self.player
         self.frames = [wsframe.encode(TEXT, line) for line in lines]
         self.ws = WebSocket(ServerStream(list_source(lines)))
         self.got = 0
 
-    async def recv(self):
-        _, payload = await self.ws.recv()
-        return payload
-
-    async def take(self, payload):
-        # The receive task's body for one message: feed, then handle (audio into the player).
-        event = self.session.feed(payload)
-        await self.link.downlink.handle(event)
-
-    def _on_frame(self, op):
+    async def take_next(self):
+        # The receive task's body for one message, as the device runs it: the WebSocket's
+        # parts walked by the session, the audio streamed into the player.
+        await self.link.downlink.receive_message(self.ws)
         self.got += 1
 
     async def frames_through(self):
-        # CPU rows: WebSocket decode of each frame + take(), the ring emptied after each.
-        dec = self.dec
-        for data in self.frames:
-            dec.feed(data, self._on_frame)
-            await self.take(dec.message())
+        # CPU rows: every frame through a fresh client and the app's receive path, the ring
+        # emptied after each message.
+        self.ws = WebSocket(ServerStream(list_source(self.lines)))
+        for _ in self.frames:
+            await self.take_next()
             self.player.clear()
 
 
@@ -592,15 +592,14 @@ async def test_downlink_alloc():
                    "../shared/fixtures is absent (the rows replay the coze-go capture)")
     lines = _big_deltas(2)
     down = Downlink(lines)
-    await down.take(await down.recv())  # warm-up: the first reply's start, cached views
+    await down.take_next()  # warm-up: the first reply's start, cached views
     down.player.clear()
-    payload = await down.recv()
-    ours = await mptest.alloc_async(down.take, payload)
+    ours = await mptest.alloc_async(down.take_next)
     assert down.player.stats["bytes_in"] == 2 * 14400
     mptest.bench("downlink_delta_alloc_bytes", ours, "B", "<= 2048",
-                 what="the capture's 14,400-byte conversation.audio.delta from the received "
-                      "WebSocket payload into the 24 kHz player: session.feed + the app's "
-                      "Downlink.handle (wait_room, read_audio 1 KB chunks, player.write)")
+                 what="the capture's 14,400-byte conversation.audio.delta from the socket "
+                      "into the 24 kHz player: the app's Downlink.receive_message (WebSocket "
+                      "parts, the session's walker, base64 decoded as it streams, player.write)")
     down.player.clear()
     naive = NaiveDownlink(down.player, down.frames[1:], CBinascii())
     data = naive.recv(down.frames[1])
@@ -679,7 +678,8 @@ async def test_cpu_ratio():
 
 
 class Meter:
-    """The heap (gc.mem_alloc() after gc.collect()) sampled at message boundaries.
+    """The heap (gc.mem_alloc() after gc.collect()) sampled at message boundaries, and every
+    _SAMPLE_EVERY bytes inside a message.
 
     The reader stops at each boundary until the test's own coroutine has sampled. On the
     WebAssembly port gc.collect() only requests a collection, which runs when control next
@@ -781,7 +781,6 @@ async def replay(cfg, source, paced):
           "led": None}
     session = make_session(cfg, cfg["mode"], log=_quiet)
     audio = AudioPath(board, hw, cfg, session.audio_frame)
-    max_message = receive_buffer_bytes(cfg)
     pace = None
     if paced:
         limit = session.config["output_audio"]["pcm_config"]["limit_config"]
@@ -789,7 +788,7 @@ async def replay(cfg, source, paced):
     stream = ServerStream(source, meter, pace, clock)
 
     async def connect(url, headers):
-        return WebSocket(stream, max_message=max_message)
+        return WebSocket(stream)
 
     link = _link(session, connect, cfg, audio.player)
     audio.player.start()
@@ -806,7 +805,7 @@ async def replay(cfg, source, paced):
            "largest": source.largest, "audio_in": stream.audio_bytes,
            "player_in": audio.player.stats["bytes_in"], "played": hw["speaker_i2s"].played,
            "underruns": audio.player.stats["underruns"], "ring": ring,
-           "max_message": max_message, "ms": time.ticks_diff(time.ticks_ms(), t0)}
+           "ms": time.ticks_diff(time.ticks_ms(), t0)}
     link.deinit()
     audio.deinit()
     return out
@@ -814,18 +813,18 @@ async def replay(cfg, source, paced):
 
 def _replay_what(r, what):
     return ("%s: %d messages (largest %d B), %d audio bytes into the player, after gc.collect() "
-            "at each message boundary, median of %d replays %s; includes WebSocket max_message "
-            "%d B, player ring %d B "
+            "at each message boundary, median of %d replays %s; includes the WebSocket's 1 KB "
+            "part buffer, the session's 4 KB event copy, player ring %d B "
             "(%d ms at the speaker rate)" % (what, r["messages"], r["largest"], r["player_in"],
-                                               len(r["peaks"]), r["peaks"], r["max_message"],
-                                               r["ring"], audio_path._BUFFER_MS))
+                                               len(r["peaks"]), r["peaks"], r["ring"],
+                                               audio_path._BUFFER_MS))
 
 
 async def replay_peak_heap_row():
     if mptest.SHARED is None:
         _skip_rows((("replay_peak_heap_bytes", "B", "<= 98304"),),
                    "../shared/fixtures is absent (the row replays the coze-go capture)")
-    cfg = device_config(out_rate=24000, rx_buffer_bytes=UNPACED_RX)
+    cfg = device_config(out_rate=24000)
     source = Source.load(CHAT, b'"event_type":"chat.created"', _UPDATED)
     r = await peak_heap(cfg, source, False)
     assert r["player_in"] == r["audio_in"] > 400000, r
@@ -845,3 +844,65 @@ async def default_config_peak_heap_row():
                                       "limit_config 22/s), fake-cloud session "
                                       "tests/data/bench/default_session.txt, board %s (its "
                                       "speaker bus runs at the 16 kHz downlink rate)" % BOARD))
+
+
+def _sized_source(b64_bytes, total_b64):
+    """A reply of audio deltas of b64_bytes base64 characters each (total_b64 in all), with
+    the chat events around them, in the capture's format. Built in place (a megabyte delta
+    must not exist three times over while it is made)."""
+    head = (b'{"event_type":"chat.created","id":"s1","detail":{"logid":"bench"}}', _UPDATED,
+            b'{"event_type":"conversation.chat.created","id":"s2","data":{"id":"c1",'
+            b'"conversation_id":"v1","status":"created"}}')
+    pre = (b'{"event_type":"conversation.audio.delta","id":"s3","data":{"id":"m1","role":'
+           b'"assistant","type":"answer","content":"')
+    post = b'","content_type":"audio","chat_id":"c1"}}'
+    done = (b'{"event_type":"conversation.chat.completed","id":"s4","data":{"id":"c1",'
+            b'"conversation_id":"v1","status":"completed"}}')
+    count = max(1, total_b64 // b64_bytes)
+    chars = b64_bytes // 4 * 4
+    size = sum(9 + len(x) for x in head) + count * (9 + len(pre) + chars + len(post)) + 9 + \
+        len(done)
+    data = bytearray(size)
+    pcm = bytearray(3072)
+    pos = 0
+    for msg in head + (None,) * count + (done,):
+        data[pos:pos + 8] = b"receive\n"
+        pos += 8
+        if msg is not None:
+            data[pos:pos + len(msg)] = msg
+            pos += len(msg)
+        else:
+            data[pos:pos + len(pre)] = pre
+            pos += len(pre)
+            for at in range(0, chars, 4096):
+                n = min(4096, chars - at) // 4 * 3
+                for i in range(n):
+                    pcm[i] = (at + i * 29) & 0xFF
+                pos += b64.encode_into(pcm, n, data, pos)
+            data[pos:pos + len(post)] = post
+            pos += len(post)
+        data[pos] = 10
+        pos += 1
+    return Source(bytes(data))
+
+
+SIZES_KB = (2, 20, 200, 1024)
+
+
+async def downlink_by_message_size_rows():
+    # The same default config and the same pipeline; only the size of the server's audio
+    # messages changes. On the device nothing holds a message whole, so the peak must not move.
+    cfg = device_config(out_rate=24000)
+    peaks = []
+    for kb in SIZES_KB:
+        source = _sized_source(kb * 1024, 400 * 1024)
+        r = await peak_heap(cfg, source, False)
+        assert r["player_in"] == r["audio_in"] > 250000, r
+        peaks.append(r["peak"])
+        mptest.bench("downlink_peak_heap_bytes_%dk" % kb, r["peak"], "B", None,
+                     what=_replay_what(r, "audio deltas of %d KB of base64, unpaced" % kb))
+    spread = max(peaks) - min(peaks)
+    mptest.bench("downlink_peak_heap_by_message_size", spread, "B", "<= 1024",
+                 what="spread of the peak heap over deltas of %s KB (peaks %s B): default config "
+                      "at 24 kHz, fed as fast as the pipeline takes them"
+                      % ("/".join(str(k) for k in SIZES_KB), peaks))

@@ -53,6 +53,7 @@ def required():
         ("downlink_delta_alloc_bytes_naive", None),
         ("replay_peak_heap_bytes", "<= 98304"),
         ("default_config_peak_heap_bytes", "<= 49152"),
+        ("downlink_peak_heap_by_message_size", "<= 1024"),
         ("wire_overhead_ratio", "<= 1.10"),
         ("latency_press_to_first_append_ms", "<= 25"),
         ("latency_release_to_complete_ms", "<= 25"),

@@ -242,10 +242,8 @@ class Cloud:
 
     async def connect(self, url, headers):
         # Imported here, after the benchmark's baseline: these are the app's own modules.
-        from app.cloud_session import receive_buffer_bytes
-        from app.runner import current
         from websock.client import WebSocket
 
         stream = ServerStream(self.groups, self._scratch)
         self.streams.append(stream)
-        return WebSocket(stream, max_message=receive_buffer_bytes(current().cfg))
+        return WebSocket(stream)  # as runner.make_connect opens it
