@@ -203,3 +203,27 @@ def test_a_barge_in_while_a_big_delta_streams_drops_the_rest():
 
     heard, total = asyncio.run(go())
     assert total <= heard + 2 * 64 * 2  # at most a chunk in flight after the clear
+
+
+def test_a_rollback_after_a_clear_keeps_no_half_sample():
+    # Held audio, an odd byte of it already committed, then a barge-in clear and the rollback
+    # of the stale rest: the next reply must start on a sample boundary (a byte shift here made
+    # a later answer noise).
+    async def go():
+        speaker = KeepingSpeaker()
+        player = Player(speaker, rate=24000, buffer_ms=300, prefill_ms=20, in_rate=24000)
+        player.hold()
+        player.write(b"\x01\x02\x03")  # one sample and half of the next
+        player.commit()
+        player.hold()
+        player.write(b"\x04\x05")
+        player.clear()
+        player.rollback()
+        player.start()
+        player.write(b"\x10\x20\x30\x40")
+        player.end_of_turn()
+        await asyncio.wait_for(player.idle.wait(), 10)
+        player.deinit()
+        return bytes(speaker.got).strip(b"\0")
+
+    assert asyncio.run(go()) == b"\x10\x20\x30\x40"

@@ -237,6 +237,7 @@ class Player:
         """Barge-in: drop everything buffered; only what the DMA holds is still heard."""
         self._ring.clear()
         self._carry = -1
+        self._held_carry = -1  # a rollback after the clear must not bring back a half sample
         if self._resampler is not None:
             self._resampler.reset()
         self.speaker.discard()

@@ -30,10 +30,13 @@ def _portable_copy(dst, j, src, i, k):
 
 
 try:
-    from cloud.jscan_viper import copy, run_end
+    from cloud import jscan_viper as _fast
 
+    run_end = _fast.run_end
+    copy = _fast.copy
     KERNEL = "viper"
 except (ImportError, SyntaxError, ValueError):  # a port without the native emitter
+    _fast = None
     run_end = _portable_run_end
     copy = _portable_copy
     KERNEL = "portable"
@@ -349,13 +352,14 @@ class Filter:
 
 def use_kernel(name):
     """Select "viper" or "portable" (tests compare the two)."""
-    global run_end, copy, KERNEL
+    global run_end, copy, KERNEL, _fast
     if name == "portable":
+        _fast = None
         run_end = _portable_run_end
         copy = _portable_copy
     else:
-        from cloud import jscan_viper
+        from cloud import jscan_viper as _fast
 
-        run_end = jscan_viper.run_end
-        copy = jscan_viper.copy
+        run_end = _fast.run_end
+        copy = _fast.copy
     KERNEL = name
