@@ -64,7 +64,9 @@ class SimOptions:
         # certificate instead. The app trusts extra_config's ca_file, else that test CA.
         self.tls = None
         self.upstream_ca = None  # CA file the recorder trusts for a wss:// url (a test CA)
-        self.mic_gate = True
+        # The deprecated config key mic_gate_while_speaking (True: echo "gate", False: "off");
+        # None leaves it out, so the config's echo (extra_config, default "aware") decides.
+        self.mic_gate = None
         self.session_out = None
         self.replay = None  # a format-v1 Session (or its path) the fake cloud replays instead
         self.cloud_options = {}  # CloudOptions overrides for the built-in fake cloud
@@ -165,8 +167,9 @@ class Simulation:
         cfg = {"wifi_ssid": "sim-wifi", "wifi_password": "sim-password", "cloud": o.cloud,
                "token": token, "bot_id": o.bot_id or _BOT_ID, "base_url": base_url,
                "mode": o.mode, "codec": o.codec, "board": board_name, "volume": o.volume,
-               "log_level": "debug", "mic_gate_while_speaking": o.mic_gate,
-               "greeting": o.greeting}
+               "log_level": "debug", "greeting": o.greeting}
+        if o.mic_gate is not None:
+            cfg["mic_gate_while_speaking"] = o.mic_gate
         if self._ca_file:
             cfg["ca_file"] = self._ca_file
         if o.in_rate:
