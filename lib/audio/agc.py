@@ -8,8 +8,9 @@
 #
 # Behaviour (tests/test_audio_agc.py and tests/mp/test_audio_frontend.py check each one):
 # - Gain follows speech only: a frame adapts the gain when its level is well above the noise
-#   floor this class tracks (12 dB) and above an absolute floor, and `freeze` is not set. In
-#   silence, noise or the bot's echo the gain holds, so a pause never "breathes" the noise up.
+#   floor (12 dB over the quietest frame of the last 0.64-0.96 s) and above an absolute floor, and
+#   `freeze` is not set. In silence, steady noise or the bot's echo the gain holds, so a pause
+#   never "breathes" the noise up.
 # - Towards a target level (the mean |sample| of speech frames, ~-26 dBFS): down fast (a
 #   quarter of the way per frame), up slowly (+0.07 dB per frame, ~3.4 dB/s), bounded to
 #   MIN_GAIN_Q..MAX_GAIN_Q (-12..+30 dB over the top 16 bits of the slot).
@@ -35,6 +36,9 @@ MAX_GAIN_Q = const(8192)  # +30 dB
 _TARGET = const(1500)  # int16 mean |sample| of a speech frame (~-26 dBFS)
 _LIMIT = const(0x3FFF8000)  # 32767 << 15: peak * gain_q >> 15 stays <= 32767
 _MIN_LEVEL = const(80)  # raw level (slot >> 13) below which nothing is speech (~-70 dBFS)
+_BLOCK_FRAMES = const(16)  # noise floor: minimum per block of 16 frames (320 ms) ...
+_BLOCKS = const(2)  # ... over the last 2 blocks and the current one
+_NO_MIN = const(1 << 24)  # above any level
 
 
 def _p_stats32(src, n, res):
@@ -102,7 +106,11 @@ class Agc:
         self.freeze = False
         self.level = 0  # last frame's mean |slot >> 13|, before any gain
         self.peak = 0  # last frame's peak |slot >> 9|
-        self.floor = -1  # noise floor of `level`, learnt from the first frame
+        self.floor = -1  # noise floor of `level`: its minimum over the last ~1 s
+        self._mins = [_NO_MIN] * _BLOCKS  # minimum level of each of the last blocks
+        self._block_min = _NO_MIN
+        self._block_n = 0
+        self._block_i = 0
         self.speech = False  # the last frame adapted the gain
         self.limited = 0  # frames the limiter cut
         self._res = array("i", (0, 0))
@@ -125,18 +133,24 @@ class Agc:
         return gain32(raw, dst, doff, n, gain)
 
     def _speech(self, level):
-        floor = self.floor
-        if floor < 0:
-            floor = level
-        loud = level > 4 * floor and level > _MIN_LEVEL
-        # The floor follows quiet frames down fast and creeps up slowly (a sentence does not
-        # drag it up; a lasting rise in noise is learnt in a few seconds).
-        if level < floor:
-            floor -= (floor - level + 7) >> 3
-        elif not loud:
-            floor += (level - floor + 63) >> 6
+        # Minimum statistics: the floor is the quietest frame of the last 2-3 blocks of 16
+        # frames (0.64-0.96 s). Speech pauses between words reach down to it; a steady noise (a
+        # fan switched on) is its own minimum within about a second, so it stops counting as
+        # speech then instead of pulling the gain up for as long as a slow tracker would take.
+        if level < self._block_min:
+            self._block_min = level
+        self._block_n += 1
+        if self._block_n == _BLOCK_FRAMES:
+            self._mins[self._block_i] = self._block_min
+            self._block_i = self._block_i + 1 if self._block_i < _BLOCKS - 1 else 0
+            self._block_min = _NO_MIN
+            self._block_n = 0
+        floor = self._block_min
+        for m in self._mins:
+            if m < floor:
+                floor = m
         self.floor = floor
-        return loud
+        return level > 4 * floor and level > _MIN_LEVEL
 
     def _adapt(self, level):
         # This frame's output level at the current gain is level * gain / 2048 (level is

@@ -152,3 +152,54 @@ def dbfs(lv):
     import math
 
     return 20 * math.log10(max(lv, 1) / 262144)
+
+
+def slots(vals):
+    """Samples at 32-bit slot scale (full scale 2**31) -> INMP441-style slots: 24-bit data
+    left-justified, the low byte zero."""
+    buf = bytearray(4 * len(vals))
+    for i, v in enumerate(vals):
+        v = int(v)
+        v = 2147483392 if v > 2147483392 else (-2147483648 if v < -2147483648 else v)
+        v &= 0xFFFFFF00
+        buf[4 * i] = 0
+        buf[4 * i + 1] = (v >> 8) & 0xFF
+        buf[4 * i + 2] = (v >> 16) & 0xFF
+        buf[4 * i + 3] = (v >> 24) & 0xFF
+    return buf
+
+
+def s16(buf, n):
+    """n int16 LE samples of buf as ints."""
+    out = []
+    for i in range(n):
+        v = buf[2 * i] | (buf[2 * i + 1] << 8)
+        out.append(v - 0x10000 if v & 0x8000 else v)
+    return out
+
+
+def agc_run(agc, voice, frames, peak_dbfs, noise_dbfs=-80, freeze=False, start=0):
+    """Feed frames of voice (peak at peak_dbfs of the slot's full scale; None: noise only)
+    through agc; returns (rail samples, per-frame output mean |x|, gains)."""
+    noise = Voice(7, 2147483648 * db(noise_dbfs), 1000, 0)
+    out = bytearray(2 * FRAME)
+    rails = 0
+    means = []
+    gains = []
+    scale = 0 if peak_dbfs is None else 2147483648 * db(peak_dbfs) / voice.peak
+    for f in range(frames):
+        s = start + f * FRAME
+        v = voice.block(s, FRAME)
+        nz = noise.block(s, FRAME)
+        raw = slots([v[i] * scale + nz[i] for i in range(FRAME)])
+        agc.freeze = freeze
+        agc.process(raw, out, FRAME)
+        vals = s16(out, FRAME)
+        total = 0
+        for x in vals:
+            if x >= 32767 or x <= -32768:
+                rails += 1
+            total += abs(x)
+        means.append(total // FRAME)
+        gains.append(agc.gain_q)
+    return rails, means, gains
