@@ -8,6 +8,7 @@ import math
 import os
 import random
 import sys
+from array import array
 
 import pytest
 
@@ -83,7 +84,7 @@ def test_kernels_agree_with_portable():
                 out = []
                 for kernel in ("viper", "portable"):
                     A.use_kernel(kernel)
-                    res = [0, 0]
+                    res = array("i", (0, 0))
                     dst = bytearray(2 * n + 3)
                     peak = A.stats32(raw, n, res)
                     A.gain32(raw, dst, 1, n, gain)

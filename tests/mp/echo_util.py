@@ -11,10 +11,13 @@
 # - The user: another seeded voice with its own rhythm, from user_at_ms on, at user_db relative
 #   to the echo's level.
 # A clock object stands in for `time` inside audio/echo.py (ticks_ms, ticks_diff, ticks_add).
+from array import array
+
 RATE = 8000
 FRAME = 160  # 20 ms
 CHUNK = 32  # 4 ms: what the player hands the speaker per write
 DMA_MS = 32
+_HISTORY = 2048  # reference samples kept (256 ms: more than DMA + delay + tail)
 
 
 class Clock:
@@ -76,7 +79,8 @@ class Room:
         self.user_db = user_db
         self.user_from = user_at_ms * RATE // 1000
         self.bot_until = None if bot_until_ms is None else bot_until_ms * RATE // 1000
-        self.played = []  # reference samples, index = sample time
+        self.played = array("h", [0] * _HISTORY)  # the last _HISTORY reference samples
+        self._played_to = 0  # sample time of the next reference sample
         self._noise = Voice(seed + 200, 32767 * db(-70), 1000, 0)
         self._user_at = 0
 
@@ -86,7 +90,9 @@ class Room:
             vals = [0] * CHUNK
         else:
             vals = [int(v) for v in self.bot.block(start, CHUNK)]
-        self.played.extend(vals)
+        for i, v in enumerate(vals):
+            self.played[(start + i) % _HISTORY] = 32767 if v > 32767 else max(-32768, v)
+        self._played_to = start + CHUNK
         return to_bytes(vals)
 
     def mic_frame(self, start):
@@ -97,10 +103,10 @@ class Room:
             t = start + i
             a = t - self.lag
             b = t - self.tail
-            if 0 <= a < len(self.played):
-                out[i] += g * self.played[a]
-            if 0 <= b < len(self.played):
-                out[i] += 0.3 * g * self.played[b]
+            if 0 <= a < self._played_to:
+                out[i] += g * self.played[a % _HISTORY]
+            if 0 <= b < self._played_to:
+                out[i] += 0.3 * g * self.played[b % _HISTORY]
         if self.user_db is not None and start + FRAME > self.user_from:
             voice = self.user.block(self._user_at, FRAME)
             self._user_at += FRAME
