@@ -67,6 +67,14 @@ class SimOptions:
         # The deprecated config key mic_gate_while_speaking (True: echo "gate", False: "off");
         # None leaves it out, so the config's echo (extra_config, default "aware") decides.
         self.mic_gate = None
+        # The room (tools/mpsim/vroom.py, both runtimes): echo of what the speaker pins played
+        # into the mic, echo_db the direct path's PCM16 gain (None: no echo path at all),
+        # echo_delay_ms its delay, plus a fixed tail; noise_db steady noise in dBFS of the
+        # mic's PCM16 (None: none).
+        self.echo_db = None
+        self.echo_delay_ms = 20
+        self.noise_db = None
+        self.room_seed = 1
         self.session_out = None
         self.replay = None  # a format-v1 Session (or its path) the fake cloud replays instead
         self.cloud_options = {}  # CloudOptions overrides for the built-in fake cloud
@@ -82,6 +90,14 @@ class SimOptions:
             if not hasattr(self, key):
                 raise TypeError("SimOptions: unknown option %r" % key)
             setattr(self, key, value)
+
+
+def room_spec(options):
+    """The Room's keyword arguments for these options, or None when there is no room."""
+    if options.echo_db is None and options.noise_db is None:
+        return None
+    return {"echo_db": options.echo_db, "delay_ms": options.echo_delay_ms,
+            "noise_db": options.noise_db, "seed": options.room_seed}
 
 
 def run_simulation(options, timeout=None):
@@ -122,6 +138,7 @@ class SimResult:
         self.machine = None  # the virtual `machine` module the app ran on (CPython runtime)
         self.device = {}  # runtime, sys.implementation as the device saw it, heap, ...
         self.gaps = []  # silence inside replies, with its cause (tools/sim/gaps.py)
+        self.room = None  # CPython runtime: the vroom.Room the buses shared, when there was one
         self.options = None
 
     def events(self, name):
@@ -249,9 +266,15 @@ class Simulation:
         self._clock_offset = clock._t0 / 1e9 - self._loop_t0
         hw = None
         if not on_device:
+            spec = room_spec(o)
+            if spec is not None:
+                from tools.mpsim.vroom import Room
+
+                self.result.room = Room(board.MIC["rate"], **spec)
             hw = install(clock=clock, chip=board.CHIP,
                          wifi=Scenario("sim-wifi", "sim-password", join_ms=100),
-                         mic_sources={board.MIC["bus"]: self._mic_source(board)})
+                         mic_sources={board.MIC["bus"]: self._mic_source(board)},
+                         room=self.result.room)
         cloud = None
         try:
             if o.url:
