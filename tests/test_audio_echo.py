@@ -87,3 +87,34 @@ def test_echo_return_is_bounded(guard):
         if i % 5 == 4:
             g.process(200)
     assert g.erl_q >= E._ERL_MIN
+
+
+def test_kernels_agree_with_portable():
+    import random
+    from array import array
+
+    random.seed(23)
+    try:
+        for _ in range(200):
+            slots = array("i", [random.getrandbits(15) if random.getrandbits(1) else 0
+                                for _ in range(16)])
+            cur = random.getrandbits(4)
+            num = random.getrandbits(random.choice((8, 20, 27)))
+            first = random.getrandbits(1)
+            start_spans = [random.getrandbits(15) for _ in range(E._LAGS)]
+            start_erls = [random.randint(E._ERL_MIN, E._ERL_MAX) for _ in range(E._LAGS)]
+            out = []
+            for kernel in ("viper", "portable"):
+                E.use_kernel(kernel)
+                sp = array("i", start_spans)
+                erls = array("i", start_erls)
+                fast = E._fast
+                top = (fast.spans if fast else E._p_spans)(slots, cur, sp, E._LAGS, E._WIDTH,
+                                                            E._DECAY_Q8)
+                best = (fast.tightest if fast else E._p_tightest)(erls, E._LAGS)
+                (fast.learn if fast else E._p_learn)(erls, sp, E._LAGS, num, E._REF_FLOOR,
+                                                     E._ERL_MIN, E._ERL_MAX, first)
+                out.append((top, best, list(sp), list(erls)))
+            assert out[0] == out[1]
+    finally:
+        E.use_kernel("viper")

@@ -6,18 +6,23 @@
 #   guard.process(mic.level)             # per 20 ms mic frame, then read .mute / .barge_in
 #
 # How (integer arithmetic, fixed lists, nothing allocated per call):
-# - Reference envelope: each speaker chunk's mean |sample| (audio/pcm.mean_abs16, viper) goes
-#   into one of 16 slots of 10 ms, by the time it was written. A mic frame is compared with the
-#   loudest slot of the last 160 ms: that window covers the speaker's DMA (<= 36 ms), an unknown
-#   acoustic delay (5-60 ms), the frame itself and the mic's DMA, so no alignment is needed. The
-#   envelope then decays 1.5 dB per frame, not at once: the room's reverberation outlives the
-#   window.
-# - Echo return (erl): mic level per reference level, learnt on frames where only the bot
-#   plays. The first LEARN frames of the first reply take the largest ratio seen and detect
-#   nothing; after that the estimate follows the ratio up quickly (a quarter per frame; only
-#   ratios within 3.5 dB of it, so a user's voice that rises slowly is not learnt as echo) and
-#   down slowly (1/64 per frame), bounded, so it sits on the upper envelope of the echo: the
-#   window's maximum overstates the reference at word ends, which must not drag it down.
+# - Reference: each speaker chunk's mean |sample| (audio/pcm.mean_abs16, viper) goes into one
+#   of 16 slots of 10 ms, by the time it was written. The echo of a chunk reaches the mic after
+#   the speaker's DMA (<= 36 ms), an unknown acoustic delay (5-60 ms) and the mic's own DMA, so
+#   a frame is compared with the reference at each lag of 0..120 ms, each the loudest of 4 slots
+#   (40 ms: the frame plus the jitter of when frames are read), or that lag's previous value
+#   1.5 dB down if louder: the room's reverberation outlives the span. `active` (the bot may
+#   be in this frame): any lag's reference is above the speaker's silence.
+# - Echo return per lag (erl): mic level per reference level, learnt on frames where only the
+#   bot plays, as an upper envelope: the first LEARN frames of the first reply take the largest
+#   ratio seen and detect nothing; after that each lag's estimate follows its ratio up quickly
+#   (a quarter per frame; ratios more than 3.5 dB over it only by 1/32, so a user's voice that
+#   rises slowly is not learnt as echo) and down very slowly (1/1024 per frame), bounded. The
+#   predicted echo uses the lag with the smallest estimate: the aligned one, whose reference
+#   explains the mic best (a misaligned lag must also cover echo its reference was quiet for).
+#   The 40 ms span overstates the echo much less than one 160 ms maximum would (by ~10 dB in
+#   the median frame of real speech), which is what makes a user at ~8 dB over the echo
+#   audible. The kernels are audio/echo_viper.py.
 # - Double talk: the mic is above margin x (predicted echo + noise floor) and above an absolute
 #   floor for `confirm` frames in a row (60 ms by default). `barge_in` is True on the frame that
 #   decides; double talk then holds until the mic has been below the line for HANG frames.
@@ -25,10 +30,16 @@
 #   so the cloud's VAD hears nothing of the bot; the user's voice over the bot goes up unmuted.
 # The noise floor is the mic level's slow minimum (a fan does not count as the user).
 import time
+from array import array
 
 from micropython import const
 
 from audio import pcm
+
+try:
+    from audio import echo_viper as _fast
+except (ImportError, SyntaxError, ValueError, NotImplementedError):
+    _fast = None
 
 _SLOT_MS = const(10)
 _SLOTS = const(16)
@@ -39,6 +50,57 @@ _ERL_MIN = const(4)  # Q8 mic level per reference level: -36 dB in these units
 _ERL_MAX = const(16384)  # +36 dB; keeps envelope * erl below 2**30 (small ints only)
 _LEARN = const(10)  # frames of the first reply that only learn
 _HANG = const(10)  # frames below the line that end double talk (200 ms: gaps between words)
+_LAGS = const(13)  # lags of 0..12 slots (0..120 ms) ...
+_WIDTH = const(4)  # ... each the loudest of 4 slots: the window reaches 160 ms back
+# The kernels' constant arguments, for tests (const names are not module attributes on a board).
+PARAMS = (_LAGS, _WIDTH, _DECAY_Q8, _REF_FLOOR, _ERL_MIN, _ERL_MAX)
+
+
+def _p_spans(slots, cur, out, nlags, width, decay_q8):
+    top = 0
+    for k in range(nlags):
+        m = (out[k] * decay_q8) >> 8
+        for j in range(width):
+            m = max(m, slots[(cur - k - j) & 15])
+        out[k] = m
+        top = max(top, m)
+    return top
+
+
+def _p_tightest(erls, nlags):
+    best = 0
+    for k in range(1, nlags):
+        if erls[k] < erls[best]:
+            best = k
+    return best
+
+
+def _p_learn(erls, sp, nlags, num, floor, lo, hi, first):
+    for k in range(nlags):
+        if sp[k] > floor:
+            ratio = min(hi, max(lo, num // sp[k]))
+            v = erls[k]
+            if first:
+                v = max(v, ratio)
+            elif ratio > v + (v >> 1):
+                v += (ratio - v + 31) >> 5
+            elif ratio > v:
+                v += (ratio - v + 3) >> 2
+            else:
+                v -= (v - ratio + 1023) >> 10
+            erls[k] = min(hi, max(lo, v))
+    return nlags
+
+
+def use_kernel(name):
+    """Select "viper" or "portable" kernels (tests compare the two)."""
+    global _fast
+    if name == "portable":
+        _fast = None
+    else:
+        from audio import echo_viper
+
+        _fast = echo_viper
 
 
 class EchoGuard:
@@ -47,11 +109,15 @@ class EchoGuard:
             raise ValueError("echo: confirm must be >= 1 frame, got %r" % (confirm,))
         self._margin_q4 = int(16 * 10 ** (margin_db / 20) + 0.5)
         self.confirm = confirm
-        self._slots = [0] * _SLOTS  # the loudest chunk written in each 10 ms slot
+        self._slots = array("i", [0] * _SLOTS)  # the loudest chunk written in each 10 ms slot
         self._slot = 0  # index of the current slot
         self._slot_ms = time.ticks_ms()  # when the current slot began
-        self.envelope = 0  # reference level a frame is compared with
-        self.erl_q = -1  # echo return, Q8; -1: not learnt yet
+        self._spans = array("i", [0] * _LAGS)  # this frame's reference at each lag
+        self._erls = array("i", [_ERL_MIN] * _LAGS)  # echo return per lag, Q8
+        self.envelope = 0  # the loudest lag's reference: is the bot in the room?
+        self.reference_level = 0  # the aligned lag's reference
+        self.lag = 0  # the aligned lag, in 10 ms slots
+        self.erl_q = -1  # the aligned lag's echo return, Q8; -1: not learnt yet
         self._learn = _LEARN
         self.noise = -1  # mic noise floor, learnt from the first frame
         self.active = False  # the bot's sound may be in this frame
@@ -91,32 +157,35 @@ class EchoGuard:
     def process(self, level):
         """One mic frame's level (audio/mic.Mic.level); sets mute, barge_in, double_talk."""
         self._advance(time.ticks_ms())
-        ref = 0
-        for v in self._slots:
-            if v > ref:
-                ref = v
-        env = (self.envelope * _DECAY_Q8) >> 8
-        env = ref if ref > env else env
-        self.envelope = env
+        fast = _fast
+        if fast is not None:
+            top = fast.spans(self._slots, self._slot, self._spans, _LAGS, _WIDTH, _DECAY_Q8)
+        else:
+            top = _p_spans(self._slots, self._slot, self._spans, _LAGS, _WIDTH, _DECAY_Q8)
+        self.envelope = top
         self._track_noise(level)
         self.barge_in = False
-        self.active = env > _REF_FLOOR
+        self.active = self.envelope > _REF_FLOOR
         if not self.active:
             self.double_talk = False
             self._above = 0
             self.mute = False
             return
         noise = self.noise
-        if self.erl_q < 0 or self._learn > 0:
-            # First bot audio ever: learn the echo return, detect nothing yet.
+        num = ((level - noise) << 8) if level > noise else 0
+        if self._learn > 0:
+            # First bot audio ever: learn the echo return at every lag, detect nothing yet.
             self._learn -= 1
-            ratio = ((level - noise) << 8) // env if level > noise else 0
-            if ratio > self.erl_q:
-                self.erl_q = ratio
-            self._clamp_erl()
+            self._learn_lags(num, 1)
             self._mute()
             return
-        echo = (env * self.erl_q) >> 8
+        lag = fast.tightest(self._erls, _LAGS) if fast is not None else _p_tightest(
+            self._erls, _LAGS)
+        self.lag = lag
+        self.erl_q = self._erls[lag]
+        ref = self._spans[lag]
+        self.reference_level = ref
+        echo = (ref * self.erl_q) >> 8
         loud = level > _MIN_LEVEL and (level << 4) > (echo + noise) * self._margin_q4
         if loud:
             self._above += 1
@@ -132,30 +201,21 @@ class EchoGuard:
                 if self._below >= _HANG:
                     self.double_talk = False
             elif level > 2 * noise:
-                self._adapt(((level - noise) << 8) // env)
+                self._learn_lags(num, 0)
         if self.double_talk:
             self.mute = False
         else:
             self._mute()
 
+    def _learn_lags(self, num, first):
+        if _fast is not None:
+            _fast.learn(self._erls, self._spans, _LAGS, num, _REF_FLOOR, _ERL_MIN, _ERL_MAX, first)
+        else:
+            _p_learn(self._erls, self._spans, _LAGS, num, _REF_FLOOR, _ERL_MIN, _ERL_MAX, first)
+
     def _mute(self):
         self.mute = True
         self.frames_muted += 1
-
-    def _adapt(self, ratio):
-        erl = self.erl_q
-        if ratio > erl + (erl >> 1):
-            return  # 3.5 dB over the estimate: maybe the user's voice rising; not learnt
-        if ratio > erl:
-            erl += (ratio - erl + 3) >> 2
-        else:
-            erl -= (erl - ratio + 63) >> 6
-        self.erl_q = erl
-        self._clamp_erl()
-
-    def _clamp_erl(self):
-        erl = self.erl_q
-        self.erl_q = _ERL_MIN if erl < _ERL_MIN else (_ERL_MAX if erl > _ERL_MAX else erl)
 
     def _track_noise(self, level):
         floor = self.noise
@@ -164,7 +224,5 @@ class EchoGuard:
         if level < floor:
             floor -= (floor - level + 7) >> 3
         elif not self.active:
-            floor += (level - floor + 127) >> 7
-        else:
-            floor += (level - floor + 1023) >> 10  # the bot's echo must not raise it much
+            floor += (level - floor + 127) >> 7  # (while the bot plays, only down)
         self.noise = floor

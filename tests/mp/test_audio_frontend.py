@@ -10,7 +10,7 @@ import kernel_util
 
 import mptest
 from audio import agc as A
-from audio import agc_viper
+from audio import agc_viper, echo_viper
 from audio import echo as E
 
 VAD_DBFS = -40  # the fake cloud's VAD threshold (tools/cloud/vad.py)
@@ -63,9 +63,43 @@ def test_agc_never_clips_and_silence_does_not_pump():
     assert gains == [4 * A.UNITY_Q] * 100
 
 
-def test_agc_kernels_are_native():
+def test_kernels_are_native():
     kernel_util.assert_viper(agc_viper, ("stats32", "gain32"))
-    assert A.KERNEL == "viper"
+    kernel_util.assert_viper(echo_viper, ("spans", "tightest", "learn"))
+    assert A.KERNEL == "viper" and E._fast is echo_viper
+
+
+def test_echo_kernels_agree():
+    lags, width, decay, floor, lo, hi = E.PARAMS
+    kernel_util.seed(41)
+    try:
+        for _ in range(60):
+            slots = array("i", [random.getrandbits(15) if random.getrandbits(1) else 0
+                                for _ in range(16)])
+            cur = random.getrandbits(4)
+            num = random.getrandbits(8 + random.getrandbits(4) + random.getrandbits(3))
+            first = random.getrandbits(1)
+            spans0 = [random.getrandbits(15) for _ in range(lags)]
+            erls0 = [lo + random.getrandbits(14) % hi for _ in range(lags)]
+            out = []
+            for kernel in ("viper", "portable"):
+                E.use_kernel(kernel)
+                sp = array("i", spans0)
+                erls = array("i", erls0)
+                if kernel == "viper":
+                    top = echo_viper.spans(slots, cur, sp, lags, width, decay)
+                    best = echo_viper.tightest(erls, lags)
+                    echo_viper.learn(erls, sp, lags, num, floor, lo,
+                                     hi, first)
+                else:
+                    top = E._p_spans(slots, cur, sp, lags, width, decay)
+                    best = E._p_tightest(erls, lags)
+                    E._p_learn(erls, sp, lags, num, floor, lo, hi,
+                               first)
+                out.append((top, best, list(sp), list(erls)))
+            assert out[0] == out[1], out
+    finally:
+        E.use_kernel("viper")
 
 
 def test_agc_kernels_agree():
