@@ -27,8 +27,9 @@ def _speaker(*spans, total_s=10.0, pause_every_s=0.0):
 class _Result:
     """What evidence() reads from a SimResult."""
 
-    def __init__(self, speaker, t0=0.0, records=(), session_offset=0.0):
+    def __init__(self, speaker, t0=0.0, records=(), session_offset=0.0, gaps=()):
         self.speaker = (speaker, RATE)
+        self.gaps = list(gaps)
         self.speaker_t0 = t0
         self.session = type("S", (), {"records": list(records)})()
         self.session_offset = session_offset
@@ -45,6 +46,12 @@ def test_segments_merge_the_pauses_inside_an_answer_and_keep_the_timeline():
     assert len(M.segments(spk, RATE, min_gap_s=0.05)) > 2
 
 
+def test_a_silence_the_host_caused_does_not_split_an_answer():
+    segs = [(1.0, 2.0), (2.5, 4.0), (5.0, 6.0)]
+    assert M.join_across(segs, [(1.98, 2.52)]) == [(1.0, 4.0), (5.0, 6.0)]
+    assert M.join_across(segs, [(2.2, 2.3)]) == segs  # the pause is longer than the gap
+
+
 def test_longest_pause_and_sound_span_of_a_clip():
     spk = _speaker((0.5, 2.0), (2.4, 3.0), total_s=4.0)
     assert M.longest_pause_s(spk, RATE) == pytest.approx(0.4, abs=0.011)
@@ -59,6 +66,13 @@ def test_an_answer_cut_short_with_the_user_silent_is_one_false_interruption():
     segs = [(1.0, 4.0), (5.0, 6.0)]
     events = M.interruptions(segs, 3.0, [5.9], user_spans=[(0.2, 0.9)], run_end_s=10.0)
     assert events == [(5.9, True)]
+
+
+def test_a_cancel_and_the_stop_it_caused_are_one_interruption_at_the_cancel():
+    # The device had taken 0.8 s of audio in before the cancel reached it: it played on.
+    segs = [(3.5, 4.5), (5.3, 6.2)]
+    events = M.interruptions(segs, 7.0, [3.7, 5.5], user_spans=[], run_end_s=12.0)
+    assert events == [(3.7, True), (5.5, True)]
 
 
 def test_a_cut_right_after_the_user_spoke_is_a_barge_in_not_a_false_one():
@@ -106,13 +120,24 @@ def test_evidence_reads_the_speaker_and_the_sessions_cancels():
                {"t": 5.0, "up": {"event_type": "input_audio_buffer.append"}}]
     result = _Result(spk, t0=0.1, records=records, session_offset=0.05)
     spec = {"kind": "barge", "echo_db": -6, "min_gap_s": 0.3, "answer_s": 3.0,
-            "user_spans": [(5.5, 6.0)], "onset": 5.5}
+            "user_spans": [(5.5, 6.0)], "onset": 5.5, "duration": 10.1}
     ev = B.evidence(result, spec)
     # The first answer was cut at 3.1 s (the cancel at 0.95 s merged with nothing near it):
     # two false interruptions; the second answer played whole around the barge-in.
     assert ev["false"] == 2
     assert ev["bot_s"] == pytest.approx(4.0, abs=0.03)
     assert ev["barge"] == (False, None)
+
+
+def test_evidence_ignores_the_scripted_end_and_host_gaps():
+    # Sound up to the script's end at 5 s (the record runs on), a host gap at 2.0-2.6 s.
+    spk = _speaker((1.0, 2.0), (2.6, 5.0))
+    result = _Result(spk, gaps=[{"t": 1.99, "ms": 620, "cause": "host"}])
+    spec = {"kind": "quiet", "echo_db": -6, "min_gap_s": 0.3, "answer_s": 7.0,
+            "user_spans": [], "duration": 5.0}
+    assert B.evidence(result, spec)["false"] == 0
+    result.gaps = [{"t": 1.99, "ms": 620, "cause": "app"}]  # the app's own silence: a stop
+    assert B.evidence(result, spec)["false"] == 1
 
 
 def test_levels_and_the_trial_plan(tmp_path, monkeypatch):

@@ -9,10 +9,11 @@ and "aware" alike.
 - the speaker's sound is cut into segments: 10 ms windows with any sample above SILENT_LSB
   (the player writes exact zeros when it is cleared or runs dry), merged across pauses shorter
   than `min_gap_s` (longer than the pauses inside the bot's answer, so one answer is one
-  segment);
-- an interruption is a segment that ended before the whole answer had played, or a cancel;
-  events within MERGE_S of each other are one. It is false (a self-interruption) when the user
-  had been silent for HOLD_S before it, else a barge-in;
+  segment) and across silences the report's gap list puts on the host (real-time runs only);
+- an interruption is a segment that ended before the whole answer had played, or a cancel
+  (a cut and the cancel that caused it are one); events within MERGE_S of each other are
+  one. It is false (a self-interruption) when the user had been silent for HOLD_S before it,
+  else a barge-in;
 - a barge-in trial is detected when the speaker was sounding at the user's onset and fell
   silent before the answer's natural end and within DETECT_S of the onset; its latency is from
   the onset to that silence (the cloud VAD's delay, the link and the DMA included).
@@ -52,6 +53,20 @@ def segments(samples, rate, t0=0.0, min_gap_s=0.3, threshold=SILENT_LSB):
     return out
 
 
+def join_across(segs, spans, tol_s=0.05):
+    """Segments with the pause between them inside one of `spans` ((start_s, end_s): silences
+    the host caused, from the report's gaps) joined: a starved process is no stop."""
+    out = []
+    for seg in segs:
+        if out:
+            pause = (out[-1][1], seg[0])
+            if any(a - tol_s <= pause[0] and pause[1] <= b + tol_s for a, b in spans):
+                out[-1] = (out[-1][0], seg[1])
+                continue
+        out.append(seg)
+    return out
+
+
 def longest_pause_s(samples, rate, threshold=SILENT_LSB):
     """The longest silence between the first and the last sound of a clip (its inner pauses)."""
     active = active_windows(samples, rate, threshold)
@@ -77,10 +92,21 @@ def _user_near(t, user_spans, hold_s):
 
 def interruptions(segs, answer_s, cancels, user_spans, run_end_s, hold_s=HOLD_S):
     """[(t, false)] for every interruption: a segment cut short of answer_s (ending before the
-    run did) or a cancel; false when the user had been silent for hold_s before it."""
-    events = [end for start, end in segs
-              if end - start < answer_s - NATURAL_TOL_S and end < run_end_s - WINDOW_MS / 1000]
-    events = sorted(events + list(cancels))
+    run did) or a cancel; false when the user had been silent for hold_s before it.
+
+    A cut and the cancel that caused it are one interruption, at the cancel: the first cancel
+    from the segment's start to MERGE_S after its end (the speaker may play on for a while
+    after a cancel, the audio the device had already taken in)."""
+    cancels = sorted(cancels)
+    used = set()
+    events = []
+    for start, end in segs:
+        if end - start >= answer_s - NATURAL_TOL_S or end >= run_end_s - WINDOW_MS / 1000:
+            continue
+        mine = [i for i, c in enumerate(cancels) if start <= c <= end + MERGE_S]
+        used.update(mine)
+        events.append(cancels[mine[0]] if mine else end)
+    events = sorted(events + [c for i, c in enumerate(cancels) if i not in used])
     merged = []
     for t in events:
         if merged and t - merged[-1] <= MERGE_S:
