@@ -94,6 +94,10 @@ def test_barge_in_detected_with_its_latency_or_not():
     assert M.barge_in(segs, onset_s=6.0, answer_s=3.0) == (False, None)
     # The bot was silent at the onset: no answer to barge into.
     assert M.barge_in(segs, onset_s=4.0, answer_s=3.0) is None
+    # Already being stopped: a cancel went out before the onset, or the sound ended sooner
+    # than anything the user said could have stopped it.
+    assert M.barge_in(segs, onset_s=2.9, answer_s=3.0, cancels=[2.5]) is None
+    assert M.barge_in(segs, onset_s=3.18, answer_s=3.0) is None
     # Silenced, but too late to be this barge-in's doing.
     assert M.barge_in([(1.0, 9.0)], onset_s=2.0, answer_s=10.0, detect_s=2.0) == (False, None)
 

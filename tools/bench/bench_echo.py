@@ -227,12 +227,12 @@ def evidence(result, spec):
     segs = M.join_across(segs, host)
     # The script's end: the speaker record runs on a little while the app powers off.
     run_end = min(result.speaker_t0 + len(samples) / rate, spec["duration"])
-    events = M.interruptions(segs, spec["answer_s"], cancels(result), spec["user_spans"],
-                             run_end)
+    stops = cancels(result)
+    events = M.interruptions(segs, spec["answer_s"], stops, spec["user_spans"], run_end)
     out = {"kind": spec["kind"], "echo_db": spec["echo_db"], "segments": segs,
            "false": sum(1 for _, false in events if false), "bot_s": M.bot_seconds(segs)}
     if spec["kind"] == "barge":
-        out["barge"] = M.barge_in(segs, spec["onset"], spec["answer_s"])
+        out["barge"] = M.barge_in(segs, spec["onset"], spec["answer_s"], stops)
     return out
 
 
@@ -287,8 +287,8 @@ def rows_for(mode, stats, skipped=None, runtime="cpython"):
         row["what"] = (
             "runtime %s, echo %r, free talk, esp32s3_inmp441, echo %d dB "
             "(delays %d-%d ms, tail), noise %d dB under the user, user %d dB over the echo: "
-            "%d false in %.2f min of bot speech; recall %s of %d barge-ins (%d skipped: bot "
-            "silent at onset); latency median %s ms, max %s ms" % (
+            "%d false in %.2f min of bot speech; recall %s of %d barge-ins (%d skipped: the bot "
+            "silent or already stopping at the onset); latency median %s ms, max %s ms" % (
                 _RUNTIME_TEXT[runtime], mode, HEADLINE_DB, DELAYS_MS[0], DELAYS_MS[-1],
                 SNR_DB, USER_OVER_ECHO_DB,
                 head["false"], head["bot_min"], _fmt(head["recall"], 3), head["barge_trials"],

@@ -16,7 +16,9 @@ and "aware" alike.
   else a barge-in;
 - a barge-in trial is detected when the speaker was sounding at the user's onset and fell
   silent before the answer's natural end and within DETECT_S of the onset; its latency is from
-  the onset to that silence (the cloud VAD's delay, the link and the DMA included).
+  the onset to that silence (the cloud VAD's delay, the link and the DMA included). A trial
+  whose answer was already being stopped (a cancel before the onset, or silence sooner than
+  MIN_REACTION_S after it) has nothing to measure and is skipped.
 """
 
 import numpy as np
@@ -27,6 +29,8 @@ MERGE_S = 0.5
 HOLD_S = 0.8  # the cloud VAD's 500 ms hang-over and the link: an event this soon is the user's
 DETECT_S = 2.0
 NATURAL_TOL_S = 0.15  # a segment this close to the answer's length played it whole
+# Nothing the user says can stop the speaker sooner: one 16 ms mic DMA buffer, one 20 ms frame.
+MIN_REACTION_S = 0.036
 
 
 def active_windows(samples, rate, threshold=SILENT_LSB):
@@ -125,11 +129,14 @@ def bot_seconds(segs, until_s=None):
     return total
 
 
-def barge_in(segs, onset_s, answer_s, detect_s=DETECT_S):
-    """None when the speaker was silent at the onset (no answer to barge into); else
-    (detected, latency_ms or None)."""
+def barge_in(segs, onset_s, answer_s, cancels=(), detect_s=DETECT_S):
+    """None when there was no answer to barge into: the speaker silent at the onset, a cancel
+    already out before it, or a stop sooner than MIN_REACTION_S after it (another cause's);
+    else (detected, latency_ms or None)."""
     for start, end in segs:
         if start <= onset_s < end:
+            if any(start <= c < onset_s for c in cancels) or end < onset_s + MIN_REACTION_S:
+                return None
             natural = start + answer_s - NATURAL_TOL_S
             if end < natural and end - onset_s <= detect_s:
                 return True, (end - onset_s) * 1000.0
