@@ -67,14 +67,6 @@ class SimOptions:
         # The deprecated config key mic_gate_while_speaking (True: echo "gate", False: "off");
         # None leaves it out, so the config's echo (extra_config, default "aware") decides.
         self.mic_gate = None
-        # The room (tools/mpsim/vroom.py, both runtimes): echo of what the speaker pins played
-        # into the mic, echo_db the direct path's PCM16 gain (None: no echo path at all),
-        # echo_delay_ms its delay, plus a fixed tail; noise_db steady noise in dBFS of the
-        # mic's PCM16 (None: none).
-        self.echo_db = None
-        self.echo_delay_ms = 20
-        self.noise_db = None
-        self.room_seed = 1
         self.session_out = None
         self.replay = None  # a format-v1 Session (or its path) the fake cloud replays instead
         self.cloud_options = {}  # CloudOptions overrides for the built-in fake cloud
@@ -85,6 +77,14 @@ class SimOptions:
         # timers fire in order at their exact times, and idle waits take no real time.
         self.virtual_time = False
         self.heap_bytes = None  # micropython: -X heapsize (None: mpruntime.DEFAULT_HEAP_BYTES)
+        # The room (tools/mpsim/vroom.py, both runtimes): echo of what the speaker pins played
+        # into the mic, echo_db the direct path's PCM16 gain (None: no echo path at all),
+        # echo_delay_ms its delay, plus a fixed tail; noise_db steady noise in dBFS of the
+        # mic's PCM16 (None: none).
+        self.echo_db = None
+        self.echo_delay_ms = 20
+        self.noise_db = None
+        self.room_seed = 1
         self.echo = print  # live progress sink; None for quiet
         for key, value in kw.items():
             if not hasattr(self, key):
