@@ -97,8 +97,8 @@ def test_kernels_agree_with_portable():
     try:
         for _ in range(200):
             slots = array("i", [random.getrandbits(15) if random.getrandbits(1) else 0
-                                for _ in range(16)])
-            cur = random.getrandbits(4)
+                                for _ in range(32)])
+            cur = random.getrandbits(6) - 16  # < 0 too: behind the ring start
             num = random.getrandbits(random.choice((8, 20, 27)))
             first = random.getrandbits(1)
             start_spans = [random.getrandbits(15) for _ in range(E._LAGS)]

@@ -14,7 +14,7 @@ except NameError:
 
 @micropython.viper
 def spans(slots, cur: int, out, nlags: int, width: int, decay_q8: int) -> int:
-    # out[k] <- the loudest of `width` slots ending k slots before slot `cur` (a 16-slot ring):
+    # out[k] <- the mean of `width` slots ending k slots before slot `cur` (a 32-slot ring):
     # the reference a mic frame would hear if the echo came k slots late; or out[k]'s previous
     # value times decay_q8 / 256 if that is louder (the room's tail). Returns the max.
     s = ptr32(slots)
@@ -22,13 +22,15 @@ def spans(slots, cur: int, out, nlags: int, width: int, decay_q8: int) -> int:
     top = 0
     k = 0
     while k < nlags:
-        m = (o[k] * decay_q8) >> 8
+        total = 0
         j = 0
         while j < width:
-            v = s[(cur - k - j) & 15]
-            if v > m:
-                m = v
+            total += s[(cur - k - j) & 31]
             j += 1
+        v = total // width
+        m = (o[k] * decay_q8) >> 8
+        if v > m:
+            m = v
         o[k] = m
         if m > top:
             top = m

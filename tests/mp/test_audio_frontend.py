@@ -75,8 +75,8 @@ def test_echo_kernels_agree():
     try:
         for _ in range(60):
             slots = array("i", [random.getrandbits(15) if random.getrandbits(1) else 0
-                                for _ in range(16)])
-            cur = random.getrandbits(4)
+                                for _ in range(32)])
+            cur = random.getrandbits(6) - 16  # < 0 too: behind the ring start
             num = random.getrandbits(8 + random.getrandbits(4) + random.getrandbits(3))
             first = random.getrandbits(1)
             spans0 = [random.getrandbits(15) for _ in range(lags)]
