@@ -19,7 +19,7 @@
 # - Echo return per lag (erl): mic level per reference level, learnt on frames where only the
 #   bot plays, as an upper envelope: the first LEARN frames of the first reply take the largest
 #   ratio seen and detect nothing; after that each lag's estimate follows its ratio up quickly
-#   (a quarter per frame; ratios more than 3.5 dB over it only by 1/32, so a user's voice that
+#   (a quarter per frame; ratios more than 3.5 dB over it only by 1/128, so a user's voice that
 #   rises slowly is not learnt as echo) and down very slowly (1/1024 per frame), bounded. The
 #   predicted echo uses the lag with the smallest estimate: the aligned one, whose reference
 #   explains the mic best (a misaligned lag must also cover echo its reference was quiet for).
@@ -28,7 +28,8 @@
 #   read: ~9 dB under, up to 4.5 over), which is what makes a user 6 dB over the echo audible
 #   within a few frames. The kernels are audio/echo_viper.py.
 # - Double talk: the mic is above margin x (predicted echo + noise floor) and above an absolute
-#   floor for `confirm` frames in a row (60 ms by default). `barge_in` is True on the frame that
+#   floor for `confirm` frames more than it was under it, counted from the first (60 ms at the
+#   soonest). `barge_in` is True on the frame that
 #   decides; double talk then holds until the mic has been below the line for HANG frames.
 # - `mute`: the reference is active and there is no double talk. The uplink then sends silence,
 #   so the cloud's VAD hears nothing of the bot; the user's voice over the bot goes up unmuted.
@@ -86,7 +87,7 @@ def _p_learn(erls, sp, nlags, num, floor, lo, hi, first):
             if first:
                 v = max(v, ratio)
             elif ratio > v + (v >> 1):
-                v += (ratio - v + 31) >> 5
+                v += (ratio - v + 127) >> 7
             elif ratio > v:
                 v += (ratio - v + 3) >> 2
             else:
@@ -218,12 +219,16 @@ class EchoGuard:
                 self.barge_in = True
                 self.barge_ins += 1
         else:
-            self._above = 0
+            # One frame under the line (the bot loud in it too) takes one back, not all: the
+            # user's words are heard through the bot's syllables. While any count stands,
+            # nothing is learnt: it may be the user.
+            if self._above > 0:
+                self._above -= 1
             if self.double_talk:
                 self._below += 1
                 if self._below >= _HANG:
                     self.double_talk = False
-            elif level > 2 * noise:
+            elif level > 2 * noise and self._above == 0:
                 self._learn_lags(num, 0)
         if self.double_talk:
             self.mute = False

@@ -56,7 +56,7 @@ def tightest(erls, nlags: int) -> int:
 def learn(erls, sp, nlags: int, num: int, floor: int, lo: int, hi: int, first: int) -> int:
     # Each lag's echo return (Q8) from this frame: ratio = num / span, clamped to lo..hi.
     # first: keep the largest ratio (the learning frames). Else the upper envelope: up by a
-    # quarter of the way when within 3.5 dB, by 1/32 past that, down by 1/1024.
+    # quarter of the way when within 3.5 dB, by 1/128 past that, down by 1/1024.
     e = ptr32(erls)
     s = ptr32(sp)
     k = 0
@@ -73,7 +73,7 @@ def learn(erls, sp, nlags: int, num: int, floor: int, lo: int, hi: int, first: i
                 if ratio > v:
                     v = ratio
             elif ratio > v + (v >> 1):
-                v += (ratio - v + 31) >> 5
+                v += (ratio - v + 127) >> 7
             elif ratio > v:
                 v += (ratio - v + 3) >> 2
             else:
