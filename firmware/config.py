@@ -22,6 +22,9 @@ MODES = ("ptt", "free")
 CODECS = ("pcm", "g711a", "g711u")
 RATES = (8000, 16000, 24000)
 LOG_LEVELS = ("debug", "info", "warn", "error")
+ECHO_MODES = ("aware", "gate", "off")
+# true/false keys whose default is "not set" (None), for tools/configure.py's flags.
+UNSET_FLAGS = ("mic_gate_while_speaking",)
 BASE_URLS = {
     "coze": "wss://ws.coze.cn",
     "qwen": "wss://dashscope.aliyuncs.com/api-ws/v1/realtime",
@@ -57,7 +60,9 @@ DEFAULTS = {
     "instructions": "",  # qwen: the persona (system message)
     "vad_threshold": 0.5,  # qwen free talk: -1..1, higher needs louder speech
     "smooth_output": None,  # qwen3-omni-flash: true spoken style, false written, null = model's
-    "mic_gate_while_speaking": True,
+    "echo": "aware",  # free talk while the bot speaks: "aware" | "gate" | "off" (README)
+    "mic_gate_while_speaking": None,  # deprecated alias of echo: true = "gate", false = "off"
+    "mic_agc": True,  # the mic's automatic gain (false: the board's fixed shift)
     "greeting": "",
     "device_id": "",
     "log_level": "info",
@@ -214,6 +219,23 @@ def _check_cross(cfg):
         raise ConfigError("greeting", "is longer than %d bytes; shorten it" % _GREETING_MAX)
 
 
+def _flag(cfg, key):
+    if not isinstance(cfg[key], bool):
+        raise ConfigError(key, "must be true or false (no quotes), got %s" % _show(cfg[key]))
+
+
+def _check_echo(cfg, raw):
+    # mic_gate_while_speaking (before echo existed) still loads: true was "gate", false "off".
+    # Set together with echo, it would be a second answer to one question: refused.
+    if cfg["mic_gate_while_speaking"] is not None:
+        _flag(cfg, "mic_gate_while_speaking")
+        if "echo" in raw:
+            raise ConfigError("mic_gate_while_speaking", "is replaced by echo (set both); "
+                              "remove mic_gate_while_speaking")
+        cfg["echo"] = "gate" if cfg["mic_gate_while_speaking"] else "off"
+    _one_of(cfg, "echo", ECHO_MODES)
+
+
 def _check_ota(cfg):
     # Over-the-air updates (firmware/otaboot.py): off while ota_url is "". ota_key is the public
     # half of the release signing key `make configure` makes; it is not a secret.
@@ -278,9 +300,8 @@ def _validate(raw):
     _one_of(cfg, "board", known_boards())
     _whole(cfg, "min_press_ms", 0, 2000)
     _whole(cfg, "long_press_ms", 500, 10000)
-    if not isinstance(cfg["mic_gate_while_speaking"], bool):
-        raise ConfigError("mic_gate_while_speaking", "must be true or false (no quotes), got %s"
-                          % _show(cfg["mic_gate_while_speaking"]))
+    _check_echo(cfg, raw)
+    _flag(cfg, "mic_agc")
     _text(cfg, "greeting")
     _digits(cfg, "device_id", "any number that names this device, or \"\"")
     _one_of(cfg, "log_level", LOG_LEVELS)

@@ -79,7 +79,16 @@ def test_defaults_filled():
     assert (cfg["mode"], cfg["codec"], cfg["in_rate"], cfg["out_rate"]) == ("ptt", "pcm",
                                                                            16000, 16000)
     assert cfg["min_press_ms"] == 200 and cfg["long_press_ms"] == 3000
-    assert cfg["mic_gate_while_speaking"] is True
+    assert cfg["echo"] == "aware" and cfg["mic_agc"] is True
+    assert cfg["mic_gate_while_speaking"] is None
+
+
+def test_mic_gate_while_speaking_is_an_alias_of_echo():
+    # Config files written before `echo` existed still load, meaning what they meant.
+    assert config.validate(dict(good(), mic_gate_while_speaking=True))["echo"] == "gate"
+    assert config.validate(dict(good(), mic_gate_while_speaking=False))["echo"] == "off"
+    for mode in ("aware", "gate", "off"):
+        assert config.validate(dict(good(), echo=mode))["echo"] == mode
 
 
 def test_validate_does_not_modify_input():

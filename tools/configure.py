@@ -42,7 +42,7 @@ def add_flags(parser):
         if key in SECRET_FLAGS:
             continue
         flag = "--" + key.replace("_", "-")
-        if isinstance(default, bool):
+        if isinstance(default, bool) or key in config.UNSET_FLAGS:
             parser.add_argument(flag, dest=key, default=None, choices=("true", "false"))
         else:
             parser.add_argument(flag, dest=key, default=None)
@@ -55,7 +55,7 @@ def add_flags(parser):
 def convert(key, text):
     """A typed value for `key` from text; text that does not convert is kept for the validator."""
     default = config.DEFAULTS[key]
-    if isinstance(default, bool):
+    if isinstance(default, bool) or key in config.UNSET_FLAGS:
         low = text.strip().lower()
         if low in ("true", "yes", "y", "1"):
             return True

@@ -1,9 +1,14 @@
 # The device's audio path, built once from the board's format facts and the config:
 #   mic (bus rate) -> [resample to in_rate] -> [G.711 encode] -> append frame for the uplink
 #   downlink audio -> player (decodes G.711, resamples the answer's rate -> bus rate) -> speaker
+# The mic's gain is an AGC (audio/agc.py; config mic_agc) that holds still while the bot talks,
+# and the speaker's output is the reference of the echo guard (audio/echo.py), which the uplink
+# asks whether a frame is only the bot's echo (mute it) or the user talking over the bot.
 # Every buffer is allocated here, at start-up; read_frame()/frame_payload() allocate nothing
 # per frame (the uplink benchmark measures the same calls).
-from audio import g711
+from audio import g711, pcm
+from audio.agc import Agc
+from audio.echo import EchoGuard
 from audio.mic import Mic
 from audio.pcm import Resampler
 from audio.player import Player
@@ -25,8 +30,12 @@ class AudioPath:
         mic_fmt = board.MIC
         spk_fmt = board.SPEAKER
         self._session_frame = session_frame  # callable(payload, nbytes) -> [buf, length]
+        shift = mic_fmt.get("shift", 16)
+        # The board's shift is the AGC's starting gain (and the fixed gain without it).
+        agc = Agc(shift) if cfg.get("mic_agc", True) and mic_fmt["slot_bits"] == 32 else None
         self.mic = Mic(hw["mic_i2s"], rate=mic_fmt["rate"], frame_ms=FRAME_MS,
-                       slot_bits=mic_fmt["slot_bits"], shift=mic_fmt.get("shift", 16))
+                       slot_bits=mic_fmt["slot_bits"], shift=shift, agc=agc)
+        self.agc = agc
         # Two frame buffers: the mic fills one while `frame` is the last complete 20 ms, which
         # a press sends at once (pre-roll) instead of waiting for the next frame boundary.
         self._frames = (bytearray(self.mic.frame_bytes), bytearray(self.mic.frame_bytes))
@@ -48,6 +57,8 @@ class AudioPath:
                              prefill_ms=_PREFILL_MS, codec=out_codec or self.codec,
                              in_rate=out_rate or cfg["out_rate"])
         self.vad = Vad(rate=mic_fmt["rate"], frame_ms=FRAME_MS)
+        self.echo = EchoGuard()
+        self.speaker.tap = self.echo.reference
         self.speech_now = False
         self._pcm_len = self.mic.frame_bytes
 
@@ -58,7 +69,14 @@ class AudioPath:
         self.frame = buf
         self.has_frame = True
         self.speech_now = self.vad.process(buf, n >> 1)
+        self.echo.process(self.mic.level)
+        if self.agc is not None:
+            self.agc.freeze = self.echo.active  # the bot's echo must not move the gain
         return n
+
+    def mute_frame(self):
+        """Silence the last frame (the echo guard found only the bot's echo in it)."""
+        pcm.scale16(self.frame, self._pcm_len >> 1, 0)
 
     def frame_payload(self):
         """The last mic frame as an append message: [buf, length] for ws.send_inplace."""

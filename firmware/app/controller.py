@@ -54,8 +54,8 @@ class Controller:
         self.link.ca_file = cfg.get("ca_file")
         self.downlink = Downlink(session, self.link, self.queue, log, self.tools, trace)
         self.link.downlink = self.downlink
-        self.uplink = Uplink(audio, self.link, session, self.sm,
-                             cfg["mic_gate_while_speaking"], trace)
+        self.uplink = Uplink(audio, self.link, session, self.sm, cfg["echo"], trace,
+                             self.queue.post)
         if audio is not None:
             self.downlink.player = audio.player
         self.greeting = cfg.get("greeting") or None  # spoken once, after the first connect

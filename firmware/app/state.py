@@ -46,11 +46,13 @@ E_PLAYBACK_DONE = const(19)  # the player drained after the turn ended
 E_CANCELED = const(20)
 E_CLOUD_ERROR = const(21)  # a non-fatal error event (4016, 5000, ...)
 E_FATAL = const(22)  # something the device cannot recover from by itself (bad config)
+E_VOICE_BARGE_IN = const(23)  # the device's echo guard heard the user over the bot (free talk)
 
 EVENT_NAMES = ("BOOTED", "WIFI_UP", "WIFI_FAILED", "WIFI_LOST", "CONNECTED", "CONNECT_FAILED",
                "AUTH_FAILED", "DISCONNECTED", "IDLE_CLOSED", "RETRY", "PRESS", "RELEASE",
                "RELEASE_SHORT", "LONG_PRESS", "DOUBLE_PRESS", "SPEECH_STARTED", "SPEECH_STOPPED",
-               "AUDIO", "TURN_DONE", "PLAYBACK_DONE", "CANCELED", "CLOUD_ERROR", "FATAL")
+               "AUDIO", "TURN_DONE", "PLAYBACK_DONE", "CANCELED", "CLOUD_ERROR", "FATAL",
+               "VOICE_BARGE_IN")
 
 # Actions, performed by the controller in the order listed
 A_WIFI_CONNECT = "wifi_connect"
@@ -146,6 +148,9 @@ FREE = (
     (SPEAKING, E_SPEECH_STARTED, LISTENING, (A_STOP_PLAYBACK,)),
     (SPEAKING, E_CANCELED, LISTENING, (A_STOP_PLAYBACK,)),
     (SPEAKING, E_PRESS, LISTENING, _INTERRUPT),
+    # The device heard the user over the bot (audio/echo.py): act at once, as a press does; the
+    # server's speech_started, ~1 s later behind the audio it sent ahead, is the fallback.
+    (SPEAKING, E_VOICE_BARGE_IN, LISTENING, _INTERRUPT),
     (SPEAKING, E_TURN_DONE, SPEAKING, (A_END_OF_TURN,)),
     (SPEAKING, E_PLAYBACK_DONE, LISTENING, ()),
     (SPEAKING, E_CLOUD_ERROR, LISTENING, (A_STOP_PLAYBACK,)),

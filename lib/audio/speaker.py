@@ -45,6 +45,7 @@ class Speaker:
         self._last_view = None
         self.volume = _UNITY_VOLUME
         self._gain = 4096
+        self.tap = None  # tap(buf, samples): each chunk as played, volume applied (echo ref)
         self.set_volume(volume)
 
     def set_volume(self, volume):
@@ -74,6 +75,8 @@ class Speaker:
             pcm.copy(self._buf, 0, buf, off, 2 * n)
             if self._gain != 4096:
                 pcm.scale16(self._buf, n, self._gain)
+            if self.tap is not None:
+                self.tap(self._buf, n)
             out = 2 * n
             if self.bits == 32:
                 out = pcm.s16_to_s32(self._buf, self._buf, n)

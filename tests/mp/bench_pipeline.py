@@ -382,9 +382,14 @@ class Uplink:
 
     def frame(self, vad=True):
         a = self.audio
-        pcm.s32_to_s16(self.raw, a.frame, self.samples, a.mic.shift)  # Mic.read_frame's step
+        # Mic.read_frame's step: the AGC's conversion (config mic_agc, the default), or the shift
+        if a.agc is not None:
+            a.agc.process(self.raw, a.frame, self.samples)
+        else:
+            pcm.s32_to_s16(self.raw, a.frame, self.samples, a.mic.shift)
         if vad:
             a.speech_now = a.vad.process(a.frame, self.samples)
+            a.echo.process(a.agc.level if a.agc is not None else 0)
         buf, n = a.frame_payload()
         self.ws.send_inplace(buf, n, TEXT)  # a finished awaitable: the socket took it all
 
@@ -431,7 +436,7 @@ def test_uplink_alloc():
     ours.frame()
     per = mptest.alloc(ours.frame) + mptest.alloc(ours.frame)
     total = _per_frame_alloc(ours.frames, _FRAMES)
-    what = ("20 ms mic frame from the 32-bit slot buffer: s32_to_s16, VAD, "
+    what = ("20 ms mic frame from the 32-bit slot buffer: AGC (or s32_to_s16), VAD, echo guard, "
             "AudioPath.frame_payload (base64 + JSON in place), send_inplace masking; %s; "
             "real app code, board %s")
     mptest.bench("uplink_frame_alloc_bytes", max(per / 2, total), "B", "== 0",

@@ -137,6 +137,21 @@ def test_free_talk_turn_and_voice_barge_in():
     _step(sm, S.E_PLAYBACK_DONE, S.LISTENING, ())
 
 
+def test_free_talk_local_voice_barge_in():
+    # The device's own detection (audio/echo.py) interrupts like a press: silence, then cancel.
+    # Outside SPEAKING it is no one's business (ignored); the server's speech_started after it
+    # only clears what may still be buffered.
+    sm = _online(S.MODE_FREE)
+    _step(sm, S.E_AUDIO, S.SPEAKING, ())
+    _step(sm, S.E_VOICE_BARGE_IN, S.LISTENING, (S.A_STOP_PLAYBACK, S.A_CANCEL))
+    _step(sm, S.E_SPEECH_STARTED, S.LISTENING, (S.A_STOP_PLAYBACK,))
+    for st in (S.LISTENING, S.THINKING, S.READY):
+        sm = _at(S.MODE_FREE, st)
+        assert sm.handle(S.E_VOICE_BARGE_IN) == () and sm.state == st
+    sm = _at(S.MODE_PTT, S.SPEAKING)
+    assert sm.handle(S.E_VOICE_BARGE_IN) == () and sm.state == S.SPEAKING
+
+
 def test_free_talk_cancel_press_and_errors():
     sm = _online(S.MODE_FREE)
     _step(sm, S.E_CANCELED, S.LISTENING, (S.A_STOP_PLAYBACK,))

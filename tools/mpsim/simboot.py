@@ -46,7 +46,8 @@ def install(spec):
 
     vmachine.configure(chip=spec["chip"])
     vi2s.configure(mic=spec.get("mic"), mic_format=spec.get("mic_format"),
-                   speaker=spec.get("speaker"), writes=spec.get("writes"))
+                   speaker=spec.get("speaker"), writes=spec.get("writes"),
+                   room=spec.get("room"))
     wifi = spec.get("wifi") or {}
     vnetwork.configure(**wifi)
     sys.modules["machine"] = vmachine

@@ -14,6 +14,9 @@
 #   `underrun_frames`. Room is freed one whole DMA buffer at a time (TX_DONE). Every frame that
 #   reached the pins, silence included, is appended to the speaker file, and each write is logged
 #   as "t_us bytes" in the writes file, so the host sees what was heard and when.
+# - the room (vi2s.configure(room=...), tools/mpsim/vroom.py, the code the CPython runtime runs
+#   too): the TX DMA hands it every frame it plays, silence included, and the RX bus mixes its
+#   echo and noise into the mic's PCM16 (the top half of a 32-bit slot) in place.
 # No per-frame allocation: both files are streamed through fixed buffers.
 import io
 import time
@@ -29,14 +32,19 @@ _EPERM = 1
 _EINVAL = 22
 _EBADF = 9
 
-_config = {"mic": None, "mic_format": None, "speaker": None, "writes": None}
+_config = {"mic": None, "mic_format": None, "speaker": None, "writes": None, "room": None}
 buses = {}  # id -> the open bus
 seen = []  # every bus ever created, for the end-of-run report
 
 
-def configure(mic=None, mic_format=None, speaker=None, writes=None):
-    """Files for the buses: mic (read, app-side bytes), speaker and writes (created)."""
-    _config.update(mic=mic, mic_format=mic_format, speaker=speaker, writes=writes)
+def configure(mic=None, mic_format=None, speaker=None, writes=None, room=None):
+    """Files for the buses: mic (read, app-side bytes), speaker and writes (created); room:
+    vroom.Room's keyword arguments (None: no echo path, no noise, nothing imported)."""
+    if room is not None:
+        import vroom
+
+        room = vroom.Room((mic_format or {}).get("rate", 16000), **room)
+    _config.update(mic=mic, mic_format=mic_format, speaker=speaker, writes=writes, room=room)
 
 
 def _check_pin(name, pin):
@@ -81,9 +89,12 @@ class I2S(io.IOBase):
         self.deinited = False
         self._file = None
         self._writes = None
+        self._echo_room = _config["room"]
         if mode == self.RX:
             self._open_mic()
         else:
+            if self._echo_room is not None:
+                self._echo_room.speaker_start(rate, self.start_frame)
             self._ring = bytearray(self.dma_frames * self.frame_bytes)
             self._head = 0  # ring offset of the oldest queued byte
             self._queued = 0  # bytes queued
@@ -133,12 +144,17 @@ class I2S(io.IOBase):
             chunk = min(nbytes, len(self._ring) - self._head)
             if self._file is not None:
                 self._file.write(ring[self._head:self._head + chunk])
+            if self._echo_room is not None:
+                self._echo_room.speaker_play(self._ring, self._head, chunk, self.bits,
+                                        self.frame_bytes // (self.bits // 8))
             self._head = (self._head + chunk) % len(self._ring)
             self._queued -= chunk
             nbytes -= chunk
         silent = frames - have
         if silent > 0:
             self.underrun_frames += silent
+            if self._echo_room is not None:
+                self._echo_room.speaker_silence(silent)
             if self._file is not None:
                 zeros = memoryview(self._zeros)
                 left = silent * self.frame_bytes
@@ -193,8 +209,18 @@ class I2S(io.IOBase):
             got = self._file.readinto(view[:nbytes]) or 0
         for i in range(got, nbytes):
             view[i] = 0  # past the end of the WAV: the room is quiet
+        if self._echo_room is not None:
+            self._through_room(view, frames)
         self.taken += frames
         return nbytes
+
+    def _through_room(self, view, frames):
+        # What the speaker played up to now reaches the mic first (the TX DMA catches up).
+        for bus in buses.values():
+            if bus is not self and bus.mode == self.TX:
+                bus._update()
+        self._echo_room.mix(view, 2 if self.bits == 32 else 0, self.frame_bytes, frames,
+                       self.start_frame + self.taken)
 
     def write(self, buf):
         self._check(self.TX)

@@ -60,6 +60,17 @@ def parse_args(argv):
     p.add_argument("--ca-file", help="the device's ca_file (a CA bundle, PEM or DER)")
     p.add_argument("--allow-gaps", action="store_true", help="do not fail a run whose answer "
                    "had silence inside it (the report lists each gap and its cause either way)")
+    p.add_argument("--echo-db", type=float, help="the room: the speaker's output reaches the "
+                   "mic at this level, dB of the direct path between the speaker's PCM16 and "
+                   "the mic's PCM16 (0: equal; default: no echo path; tools/mpsim/vroom.py)")
+    p.add_argument("--echo-delay-ms", type=float, default=20.0, help="the echo's acoustic "
+                   "delay in ms (default 20; a fixed tail of reflections follows it)")
+    p.add_argument("--noise-db", type=float, help="steady white noise at the mic, RMS in dBFS "
+                   "of its PCM16 (default: none)")
+    p.add_argument("--reply", help="the fake cloud answers with this 16-bit WAV")
+    p.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
+                   help="set a device config key (VALUE as JSON, else a string), e.g. "
+                   "--config mic_gate_while_speaking=false (repeatable)")
     p.add_argument("--verbose", action="store_true", help="also print the app's log lines")
     p.add_argument("--setup", action="store_true", help="start the board in setup mode (no "
                    "config.json): print its setup page's URL, wait for the form, then restart "
@@ -77,6 +88,20 @@ def default_presses(mic_path, mode):
     return [(1.0, round(1.0 + len(samples) / rate + 0.2, 2))]
 
 
+def config_pairs(items):
+    """["key=json", ...] -> {key: value}; a VALUE that is not JSON is taken as a string."""
+    out = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit("sim: --config wants KEY=VALUE, not %r" % item)
+        try:
+            out[key.strip()] = json.loads(text)
+        except ValueError:
+            out[key.strip()] = text
+    return out
+
+
 def build_options(args, env=os.environ):
     if len(args.press) != len(args.release):
         raise SystemExit("sim: give one --release per --press")
@@ -90,6 +115,9 @@ def build_options(args, env=os.environ):
     if url is None and token and (bot_id or args.cloud == "qwen"):
         url = REAL_COZE if args.cloud == "coze" else None
     out = args.out_dir
+    extra = {"ca_file": os.path.abspath(args.ca_file)} if args.ca_file else {}
+    extra.update(config_pairs(args.config))
+    cloud_options = {"reply_wav": os.path.abspath(args.reply)} if args.reply else {}
     return SimOptions(
         url=url, token=token if url else None, bot_id=bot_id, cloud=args.cloud, mode=args.mode,
         board=args.board, codec=args.codec, in_rate=args.in_rate, out_rate=args.out_rate,
@@ -97,8 +125,8 @@ def build_options(args, env=os.environ):
         duration=args.duration, burst=args.burst, inject=args.inject,
         session_out=args.session_out or os.path.join(out, "sim-session.jsonl"),
         log_level="debug" if args.verbose else "info", runtime=args.runtime,
-        tls=True if args.tls else None,
-        extra_config={"ca_file": os.path.abspath(args.ca_file)} if args.ca_file else {},
+        tls=True if args.tls else None, extra_config=extra, cloud_options=cloud_options,
+        echo_db=args.echo_db, echo_delay_ms=args.echo_delay_ms, noise_db=args.noise_db,
         heap_bytes=args.heap_kb * 1024 if args.heap_kb else None)
 
 
@@ -166,6 +194,11 @@ def main(argv=None):
     print("sim: %s session on %s, board %s, %s, runtime %s, talking to %s" % (
         options.mode, "a virtual " + options.board, options.board, options.codec,
         options.runtime, where))
+    if options.echo_db is not None or options.noise_db is not None:
+        print("sim: room: echo %s, noise %s" % (
+            "none" if options.echo_db is None else "%g dB at %g ms" % (options.echo_db,
+                                                                    options.echo_delay_ms),
+            "none" if options.noise_db is None else "%g dBFS" % options.noise_db))
     # The recorder writes the session while it runs: its folder must exist (out/ is not in git).
     os.makedirs(os.path.dirname(os.path.abspath(options.session_out)), exist_ok=True)
     result = asyncio.run(Simulation(options).run())

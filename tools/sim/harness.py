@@ -64,7 +64,9 @@ class SimOptions:
         # certificate instead. The app trusts extra_config's ca_file, else that test CA.
         self.tls = None
         self.upstream_ca = None  # CA file the recorder trusts for a wss:// url (a test CA)
-        self.mic_gate = True
+        # The deprecated config key mic_gate_while_speaking (True: echo "gate", False: "off");
+        # None leaves it out, so the config's echo (extra_config, default "aware") decides.
+        self.mic_gate = None
         self.session_out = None
         self.replay = None  # a format-v1 Session (or its path) the fake cloud replays instead
         self.cloud_options = {}  # CloudOptions overrides for the built-in fake cloud
@@ -75,11 +77,27 @@ class SimOptions:
         # timers fire in order at their exact times, and idle waits take no real time.
         self.virtual_time = False
         self.heap_bytes = None  # micropython: -X heapsize (None: mpruntime.DEFAULT_HEAP_BYTES)
+        # The room (tools/mpsim/vroom.py, both runtimes): echo of what the speaker pins played
+        # into the mic, echo_db the direct path's PCM16 gain (None: no echo path at all),
+        # echo_delay_ms its delay, plus a fixed tail; noise_db steady noise in dBFS of the
+        # mic's PCM16 (None: none).
+        self.echo_db = None
+        self.echo_delay_ms = 20
+        self.noise_db = None
+        self.room_seed = 1
         self.echo = print  # live progress sink; None for quiet
         for key, value in kw.items():
             if not hasattr(self, key):
                 raise TypeError("SimOptions: unknown option %r" % key)
             setattr(self, key, value)
+
+
+def room_spec(options):
+    """The Room's keyword arguments for these options, or None when there is no room."""
+    if options.echo_db is None and options.noise_db is None:
+        return None
+    return {"echo_db": options.echo_db, "delay_ms": options.echo_delay_ms,
+            "noise_db": options.noise_db, "seed": options.room_seed}
 
 
 def run_simulation(options, timeout=None):
@@ -120,6 +138,7 @@ class SimResult:
         self.machine = None  # the virtual `machine` module the app ran on (CPython runtime)
         self.device = {}  # runtime, sys.implementation as the device saw it, heap, ...
         self.gaps = []  # silence inside replies, with its cause (tools/sim/gaps.py)
+        self.room = None  # CPython runtime: the vroom.Room the buses shared, when there was one
         self.options = None
 
     def events(self, name):
@@ -165,8 +184,9 @@ class Simulation:
         cfg = {"wifi_ssid": "sim-wifi", "wifi_password": "sim-password", "cloud": o.cloud,
                "token": token, "bot_id": o.bot_id or _BOT_ID, "base_url": base_url,
                "mode": o.mode, "codec": o.codec, "board": board_name, "volume": o.volume,
-               "log_level": "debug", "mic_gate_while_speaking": o.mic_gate,
-               "greeting": o.greeting}
+               "log_level": "debug", "greeting": o.greeting}
+        if o.mic_gate is not None:
+            cfg["mic_gate_while_speaking"] = o.mic_gate
         if self._ca_file:
             cfg["ca_file"] = self._ca_file
         if o.in_rate:
@@ -246,9 +266,15 @@ class Simulation:
         self._clock_offset = clock._t0 / 1e9 - self._loop_t0
         hw = None
         if not on_device:
+            spec = room_spec(o)
+            if spec is not None:
+                from tools.mpsim.vroom import Room
+
+                self.result.room = Room(board.MIC["rate"], **spec)
             hw = install(clock=clock, chip=board.CHIP,
                          wifi=Scenario("sim-wifi", "sim-password", join_ms=100),
-                         mic_sources={board.MIC["bus"]: self._mic_source(board)})
+                         mic_sources={board.MIC["bus"]: self._mic_source(board)},
+                         room=self.result.room)
         cloud = None
         try:
             if o.url:

@@ -141,6 +141,8 @@ class Device:
         self.returncode = None
 
     def spec(self, workdir, cfg, presses, duration, until_stop, t0_ticks):
+        from tools.sim.harness import room_spec
+
         board = self.board
         return {
             "t0_ticks_us": t0_ticks,
@@ -157,6 +159,7 @@ class Device:
             "presses": [list(p) for p in presses],
             "duration": duration,
             "until_stop": until_stop,
+            "room": room_spec(self.sim.o),  # None: no echo path, no noise (vi2s as before)
         }
 
     async def run(self, cfg, presses, duration, recorder, end_at=None):

@@ -19,7 +19,12 @@ What is modelled, from MicroPython's ports/esp32/machine_i2s.c:
   counts `underrun_frames`. Room is freed one whole DMA buffer at a time (the TX_DONE event).
   Everything that reached the "pins", silence included, is kept in `played` (app format), so a
   test can assert exact samples at exact times: frame k was output at k / rate seconds after the
-  bus was created.
+  bus was created;
+- the room (optional: make_i2s(room=...), the class's echo_room): a tools/mpsim/vroom.py Room,
+  the same code the MicroPython runtime runs. The TX DMA hands it every frame it plays (silence
+  included) and the RX bus mixes its echo and noise into the mic's PCM16 before the slot
+  format. It places bus frame k at absolute frame round(t0 * rate) + k of its rate's grid
+  (within one sample of the bus's own k / rate after t0).
 
 Host stream contract (what compat.stream_reader/stream_writer poll on CPython):
     readinto_nowait(buf) -> bytes copied now (0 if no DMA buffer is complete)
@@ -97,6 +102,7 @@ class _I2SBase:
 
     clock = None
     sources = None
+    echo_room = None  # a tools.mpsim.vroom.Room, or None: no echo path, no noise
     _buses = None
 
     def __init__(self, id, *args, **kwargs):
@@ -155,6 +161,9 @@ class _I2SBase:
         self._rx_taken = 0  # RX: frames handed to the app or dropped
         if mode == self.RX and getattr(self._source(), "at_clock_zero", False):
             self._source().skip_to(self._t0 * self.rate // 1_000_000)
+        self._abs0 = (self._t0 * self.rate + 500_000) // 1_000_000  # frame 0 on the rate's grid
+        if mode == self.TX and self.echo_room is not None:
+            self.echo_room.speaker_start(self.rate, self._abs0)
         self.played = bytearray()
         self.writes = []  # TX: (now_us, bytes accepted) for each non-empty write
         self.underrun_frames = 0
@@ -182,10 +191,16 @@ class _I2SBase:
                 have = min(new, len(self._fifo) // self.frame_bytes)
                 nbytes = have * self.frame_bytes
                 self.played += self._fifo[:nbytes]
+                room = self.echo_room
+                if room is not None:
+                    room.speaker_play(self._fifo, 0, nbytes, self.bits, self.frame_bytes
+                                      // (self.bits // 8))
                 del self._fifo[:nbytes]
                 if new > have:
                     self.played += bytes((new - have) * self.frame_bytes)
                     self.underrun_frames += new - have
+                    if room is not None:
+                        room.speaker_silence(new - have)
                 self._done = now
         else:
             complete = now // DMA_FRAMES * DMA_FRAMES
@@ -234,10 +249,22 @@ class _I2SBase:
         frames = min(self._done - self._rx_taken, len(buf) // self.frame_bytes)
         if frames <= 0:
             return 0
-        data = self._encode_rx(self._source().read(frames))
+        pcm = self._source().read(frames)
+        if self.echo_room is not None:
+            pcm = self._through_room(pcm, frames)
+        data = self._encode_rx(pcm)
         memoryview(buf)[: len(data)] = data
         self._rx_taken += frames
         return len(data)
+
+    def _through_room(self, pcm, frames):
+        # What the speaker played up to now reaches the mic first (the TX DMA catches up).
+        for bus in self._buses.values():
+            if bus is not self and bus.mode == self.TX and not bus.deinited:
+                bus._update()
+        pcm = bytearray(pcm)
+        self.echo_room.mix(pcm, 0, 2, frames, self._abs0 + self._rx_taken)
+        return bytes(pcm)
 
     def room(self):
         """Bytes the TX DMA accepts now (whole DMA buffers only, as TX_DONE frees them)."""
@@ -358,9 +385,10 @@ class _I2SBase:
         return list(vals[channel::step])
 
 
-def make_i2s(clock, sources=None):
-    """A machine.I2S class whose instances run on `clock`; `sources` maps bus id -> PcmSource."""
+def make_i2s(clock, sources=None, room=None):
+    """A machine.I2S class whose instances run on `clock`; `sources` maps bus id -> PcmSource;
+    `room` (a tools.mpsim.vroom.Room) joins its speaker to its mic."""
     return type(
         "I2S", (_I2SBase,), {"clock": clock, "sources": {} if sources is None else sources,
-                             "_buses": {}}
+                             "_buses": {}, "echo_room": room}
     )

@@ -79,10 +79,11 @@ def _make_esp32(heap_total=110_000):
 
 
 def install(sys_modules=None, clock=None, chip="esp32", wifi=None, mic_sources=None,
-            ntp_ok=True, reset_on_wdt=False):
-    """Install the fakes into `sys_modules` (default sys.modules); returns an Installed."""
+            ntp_ok=True, reset_on_wdt=False, room=None):
+    """Install the fakes into `sys_modules` (default sys.modules); returns an Installed.
+    `room` (a tools.mpsim.vroom.Room) is the echo path and noise from speaker to mic."""
     sys_modules = sys.modules if sys_modules is None else sys_modules
-    machine = make_machine(clock, chip, mic_sources, reset_on_wdt=reset_on_wdt)
+    machine = make_machine(clock, chip, mic_sources, reset_on_wdt=reset_on_wdt, room=room)
     network = make_network(machine.clock, wifi, chip)
     modules = {"machine": machine, "network": network,
                "ntptime": _make_ntptime(network, machine.clock, ntp_ok),

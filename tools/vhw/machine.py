@@ -39,7 +39,7 @@ def _default_clock():
 
 
 def make_machine(clock=None, chip="esp32", mic_sources=None, unique=b"\x24\x0a\xc4\x12\x34\x56",
-                 reset_on_wdt=False):
+                 reset_on_wdt=False, room=None):
     clock = clock or _default_clock()
     mod = types.ModuleType("machine")
     state = {"freq": 160_000_000, "cause": PWRON_RESET, "irq": 0}
@@ -58,7 +58,7 @@ def make_machine(clock=None, chip="esp32", mic_sources=None, unique=b"\x24\x0a\x
     except ImportError:
         make_i2s = None
     if make_i2s is not None:
-        mod.I2S = make_i2s(clock, mic_sources)
+        mod.I2S = make_i2s(clock, mic_sources, room)  # room: speaker -> mic (vroom.Room)
     from tools.vhw.i2c import ES8311_RESET, RegisterDevice, make_i2c
 
     # The codec boards' ES8311 answers at its default address; other buses are empty.
