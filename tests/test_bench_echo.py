@@ -194,3 +194,18 @@ def test_echo_modes_map_onto_this_firmwares_config():
         assert B.echo_setup("aware") is None
         assert B.echo_setup("gate") == {"mic_gate": True}
         assert B.echo_setup("off") == {"mic_gate": False}
+
+
+def test_every_trial_is_written_with_its_inputs_and_evidence(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setattr(B, "TRIALS_DIR", str(tmp_path / "trials"))
+    spec = {"kind": "barge", "mode": "off", "echo_db": -6, "delay_ms": 20, "noise_db": -60.0,
+            "seed": 1, "said": "Stop.", "offset_s": 0.8, "onset": 4.1, "duration": 7.1,
+            "mic": "mic.wav", "user_spans": [(4.1, 4.9)]}
+    res = {"false": 2, "bot_s": 3.25, "barge": (True, 210.0), "segments": [(3.3, 4.31)]}
+    path = B.write_trials("cpython", [spec], [res])
+    with open(path) as f:
+        (entry,) = json.load(f)
+    assert entry["said"] == "Stop." and entry["false"] == 2 and entry["barge"] == [True, 210.0]
+    assert entry["segments"] == [[3.3, 4.31]]

@@ -196,9 +196,11 @@ def _echo_rms(r):
     return float(np.sqrt(np.mean(window.astype(float) ** 2)))
 
 
-def test_the_speaker_volume_scales_the_echo(wavs):
-    unity = _simulate(wavs, "cpython", echo_db=-6)
-    quieter = _simulate(wavs, "cpython", echo_db=-6, volume=58)  # 12 steps of 0.5 dB
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+def test_the_speaker_volume_scales_the_echo(wavs, runtime):
+    unity = _simulate(wavs, runtime, echo_db=-6)
+    quieter = _simulate(wavs, runtime, echo_db=-6, volume=58)  # 12 steps of 0.5 dB
+    assert unity.crashed is None and quieter.crashed is None
     ratio_db = 20 * np.log10(_echo_rms(quieter) / _echo_rms(unity))
     assert ratio_db == pytest.approx(-6.0, abs=0.5)
 
@@ -212,3 +214,19 @@ def test_without_room_options_the_uplink_is_the_mic_wav_alone(wavs, runtime):
     loud = np.flatnonzero(stream != 0)
     # Only the click (and the resampler-free 16 kHz uplink keeps it 8 samples long).
     assert len(loud) and loud[-1] - loud[0] < 16, "something besides the click was heard"
+
+
+def test_the_cli_passes_the_room_the_reply_and_config_keys():
+    from tools.sim.cli import build_options, parse_args
+
+    o = build_options(parse_args(["--mode", "free", "--echo-db", "-6", "--echo-delay-ms", "35",
+                                  "--noise-db", "-60", "--reply", "r.wav",
+                                  "--config", "mic_gate_while_speaking=false",
+                                  "--config", "greeting=hello there"]), env={})
+    assert (o.echo_db, o.echo_delay_ms, o.noise_db) == (-6.0, 35.0, -60.0)
+    assert o.cloud_options["reply_wav"].endswith("r.wav")
+    assert o.extra_config == {"mic_gate_while_speaking": False, "greeting": "hello there"}
+    plain = build_options(parse_args([]), env={})
+    assert plain.echo_db is None and plain.noise_db is None and plain.extra_config == {}
+    with pytest.raises(SystemExit, match="not a config key"):
+        build_options(parse_args(["--config", "mic_gate=false"]), env={})

@@ -23,7 +23,9 @@ the `echo` key yet). Rows per mode at -6 dB, with the -12 / 0 dB figures in each
 The "gate" and "off" rows are report only: today's behaviour, the "before" figures. A few
 trials at -6 dB also run the deployed firmware in the MicroPython unix port (real time, so
 report-only rows with the suffix _micropython): the same room, the same metrics.
+Every trial's inputs and evidence go to out/bench_echo/trials-RUNTIME.json.
 usage: .venv/bin/python tools/bench/bench_echo.py [--quick] [--runtime=cpython|micropython]
+       [--mode=aware|gate|off]
 """
 
 import hashlib
@@ -169,11 +171,12 @@ def plan(material, mode, answer_start_s, echo_dbs=ECHO_DBS, barge=BARGE_TRIALS,
                                                        range(barge[echo_db])]
         for kind, i in runs:
             parts = [(QUESTION_AT_S, question)]
-            onset = None
+            onset = offset = said = None
             if kind == "barge":
+                offset, said = OFFSETS_S[i % len(OFFSETS_S)], BARGE_INS[i % len(BARGE_INS)]
                 clip = at_level(material.barge_ins[i % len(material.barge_ins)], MIC_RATE,
                                 user_db)
-                start = answer_start_s + OFFSETS_S[i % len(OFFSETS_S)]
+                start = answer_start_s + offset
                 parts.append((start, clip))
                 onset = start + M.sound_span_s(clip, MIC_RATE)[0]
                 total = onset + BARGE_TAIL_S
@@ -185,7 +188,8 @@ def plan(material, mode, answer_start_s, echo_dbs=ECHO_DBS, barge=BARGE_TRIALS,
                 "noise_db": noise_db,
                 "delay_ms": DELAYS_MS[(i + (kind == "quiet") * 3) % len(DELAYS_MS)],
                 "seed": i + 1, "mic": _write_cached(samples, MIC_RATE, "mic"),
-                "duration": total, "onset": onset, "user_spans": spans,
+                "duration": total, "onset": onset, "offset_s": offset, "said": said,
+                "user_spans": spans,
                 "answer": material.answer_wav, "answer_s": material.answer_s,
                 "min_gap_s": material.min_gap_s})
     return specs
@@ -308,7 +312,7 @@ _RUNTIME_TEXT = {"cpython": "cpython (virtual time)",
 RUNTIMES = ("cpython", "micropython")
 
 
-def _plans(material, runtime, quick):
+def _plans(material, runtime, quick, modes=MODES):
     if runtime == "cpython":
         barge = {db: 4 for db in ECHO_DBS} if quick else BARGE_TRIALS
         quiet = 1 if quick else QUIET_TRIALS
@@ -318,27 +322,49 @@ def _plans(material, runtime, quick):
             MP_QUIET_TRIALS, (HEADLINE_DB,)
     start = answer_start(material, runtime)
     specs = []
-    for mode in MODES:
+    for mode in modes:
         if echo_setup(mode) is not None:
             specs.extend(plan(material, mode, start, echo_dbs, barge, quiet, runtime))
     return specs
 
 
-def measure(quick=False, runtimes=RUNTIMES):
+def write_trials(runtime, specs, results):
+    """Every trial's inputs and evidence, for reading a row's figure back to its sessions:
+    out/bench_echo/trials-RUNTIME.json."""
+    import json
+
+    keep = ("kind", "mode", "echo_db", "delay_ms", "noise_db", "seed", "said", "offset_s",
+            "onset", "duration", "mic", "user_spans")
+    out = []
+    for spec, res in zip(specs, results, strict=True):
+        entry = {k: spec[k] for k in keep}
+        entry.update(false=res["false"], bot_s=round(res["bot_s"], 3), barge=res.get("barge"),
+                     segments=[[round(float(a), 3), round(float(b), 3)]
+                               for a, b in res["segments"]])
+        out.append(entry)
+    path = os.path.join(os.path.dirname(TRIALS_DIR), "trials-%s.json" % runtime)
+    with open(path, "w") as f:
+        json.dump(out, f, indent=1)
+    return path
+
+
+def measure(quick=False, runtimes=RUNTIMES, modes=MODES):
     from tools.bench.echo_speech import ensure_espeak
 
     espeak, why = ensure_espeak()
     if espeak is None:
         print("bench_echo: skipped: " + why)
-        return [row for runtime in runtimes for mode in MODES
+        return [row for runtime in runtimes for mode in modes
                 for row in rows_for(mode, None, skipped=why, runtime=runtime)]
     material = Material(espeak)
     rows = []
     for runtime in runtimes:
-        specs = _plans(material, runtime, quick)
+        specs = _plans(material, runtime, quick, modes)
         with ProcessPoolExecutor(WORKERS) as pool:
             results = list(pool.map(trial, specs))
-        for mode in MODES:
+        print("bench_echo: every trial in " + os.path.relpath(write_trials(runtime, specs,
+                                                                          results)))
+        for mode in modes:
             if echo_setup(mode) is None:
                 rows.extend(rows_for(mode, None, runtime=runtime, skipped=(
                     "this firmware's config has no `echo` key (firmware/config.py), so no "
@@ -358,8 +384,11 @@ def run():
 if __name__ == "__main__":
     import json
 
-    only = [a.split("=", 1)[1] for a in sys.argv if a.startswith("--runtime=")]
-    for row in measure(quick="--quick" in sys.argv, runtimes=only or RUNTIMES):
+    def given(flag, default):
+        return [a.split("=", 1)[1] for a in sys.argv if a.startswith(flag + "=")] or default
+
+    for row in measure(quick="--quick" in sys.argv, runtimes=given("--runtime", RUNTIMES),
+                       modes=given("--mode", MODES)):
         print(json.dumps({k: v for k, v in row.items() if k != "table"}))
         for line in row.get("table") or []:
             print("    ", line)

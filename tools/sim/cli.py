@@ -89,12 +89,18 @@ def default_presses(mic_path, mode):
 
 
 def config_pairs(items):
-    """["key=json", ...] -> {key: value}; a VALUE that is not JSON is taken as a string."""
+    """["key=json", ...] -> {key: value}; a VALUE that is not JSON is taken as a string. A key
+    the firmware does not know stops here, with one line (the device would refuse it)."""
+    import config
+
     out = {}
     for item in items:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
             raise SystemExit("sim: --config wants KEY=VALUE, not %r" % item)
+        if key.strip() not in config.DEFAULTS:
+            raise SystemExit("sim: --config %s: not a config key (see firmware/config.py "
+                             "DEFAULTS)" % key.strip())
         try:
             out[key.strip()] = json.loads(text)
         except ValueError:
