@@ -28,7 +28,7 @@ class Clock:
 
 
 class FakeTx:
-    # The host stream contract (lib/compat.py): 512 bytes of DMA room freed per 16 ms slept.
+    # The host stream contract (tools/hostcompat.py): 512 bytes of DMA room freed per 16 ms slept.
     def __init__(self, clock):
         self.clock = clock
         self.out = bytearray()

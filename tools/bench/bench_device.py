@@ -155,6 +155,7 @@ def run_wasm(tree, code, kind, what):
     cmd = ["node", os.path.join(TOOLS, "bench", "device_run.mjs"),
            "--mount", tree + ":" + WASM_ROOT, "--mount", HARNESS + ":/harness",
            "--mount", MPSIM + ":/mpsim", "--mount", SESSION + ":/data/session.txt",
+           "--mount", os.path.join(TOOLS, "hostcompat.py") + ":/harness/hostcompat.py",
            "--chdir", WASM_ROOT, "--code",
            "import sys\nsys.path[:] = ['%s', '.frozen', '%s/lib', '/harness', '/mpsim']\n%s"
            % (WASM_ROOT, WASM_ROOT, code)]
@@ -214,7 +215,8 @@ def app_modules(found, root):
 
 
 _HARNESS_MODULES = ("devboot", "devcloud", "devimports", "devmeter", "devstub", "vclock", "vi2s",
-                    "vmachine", "vnetwork", "vntptime", "machine", "network", "ntptime")
+                    "vmachine", "vnetwork", "vntptime", "machine", "network", "ntptime",
+                    "hostcompat")
 
 
 def packages(order, root):

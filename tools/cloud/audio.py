@@ -18,10 +18,10 @@ _tables = {}
 
 
 def _g711():
-    lib = os.path.join(ROOT, "lib")
-    if lib not in sys.path:
-        sys.path.insert(0, lib)
-    import compat  # noqa: F401 - the `micropython` shim g711's viper kernel imports
+    for path in (os.path.join(ROOT, "lib"), ROOT):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    from tools import hostcompat  # noqa: F401,I001 - the `micropython` shim g711's kernel needs
     from audio import g711
 
     return g711

@@ -16,6 +16,7 @@
 import gc
 import sys
 
+import hostcompat  # noqa: F401 - the host's `compat` (stream fakes), before any test module
 import micropython
 
 TIER = "webassembly"

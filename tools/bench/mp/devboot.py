@@ -9,8 +9,8 @@
 # the one stand-in for the network, an in-memory WebSocket server (devcloud.py). The hardware is
 # the simulator's MicroPython virtual hardware (tools/mpsim: vmachine, vi2s, vnetwork,
 # vntptime) in sys.modules. The WebAssembly port's asyncio has no StreamReader/StreamWriter, so
-# there the I2S buses also offer lib/compat.py's host stream contract (PollI2S below), which
-# the app's compat.stream_reader/stream_writer then use.
+# there the I2S buses also offer tools/hostcompat.py's host stream contract (PollI2S below), and
+# its poll adapters stand in for asyncio's two stream classes the app's compat builds.
 #
 # Figures (devmeter.py says how they are read): the heap before any app module is imported is
 # the baseline (harness code, the virtual hardware modules and the whole session file are in
@@ -48,7 +48,7 @@ def install_hardware(wifi):
     if devmeter.WASM:
 
         class PollI2S(vi2s.I2S):
-            # The host stream contract (lib/compat.py) over vi2s's non-blocking reads and
+            # The host stream contract (tools/hostcompat.py) over vi2s's non-blocking reads and
             # writes, in asyncio mode from the start as after the first poll on the board.
             def __init__(self, *args, **kwargs):
                 super().__init__(*args, **kwargs)
@@ -64,6 +64,14 @@ def install_hardware(wifi):
                 return 1
 
         vmachine.I2S = PollI2S
+        # The app runs the device's own compat (lib/compat.py, measured with the app), whose
+        # streams are asyncio.StreamReader/StreamWriter: this port's asyncio has none, so the
+        # host's poll adapters stand in for those two names only.
+        import hostcompat
+
+        sys.modules.pop("compat", None)  # hostcompat put itself there: not here
+        asyncio.StreamReader = hostcompat.PollReader
+        asyncio.StreamWriter = hostcompat.stream_writer_asyncio
     sys.modules["machine"] = vmachine
     sys.modules["network"] = vnetwork
     sys.modules["ntptime"] = vntptime
