@@ -203,8 +203,10 @@ UNIX = Runtime("unix", "x64", run_unix, None, "asyncio.run(%s)")
 
 
 def app_modules(found, root):
-    """(app modules in import order, port modules) from a discovery boot."""
-    files = dict(found["modules"])
+    """(app modules in import order, port modules) from a discovery boot. A module the app
+    dropped from sys.modules after start-up (boot-only) is in the order too: see dropped()."""
+    files = dict(found.get("import_files") or {})
+    files.update(dict(found["modules"]))
     order = [m for m in found["order"] if (files.get(m) or "").startswith(root + "/")]
     port = sorted(m for m, f in files.items() if not (f or "").startswith(root + "/")
                   and m not in _HARNESS_MODULES)
@@ -212,6 +214,13 @@ def app_modules(found, root):
         if not files[name].endswith(".mpy"):
             raise RunError("%s was imported from %s, not a .mpy" % (name, files[name]))
     return order, port
+
+
+def dropped(found, order):
+    """The app modules gone from sys.modules by the end of the run: boot-only code the app
+    let go once used (app/runner.py), whose heap the GC took back."""
+    kept = set(m for m, _ in found["modules"])
+    return [m for m in order if m not in kept]
 
 
 _HARNESS_MODULES = ("devboot", "devcloud", "devimports", "devmeter", "devstub", "vclock", "vi2s",
@@ -253,7 +262,7 @@ def measure(rt):
             raise RunError("%s: the measured runs imported other modules than the discovery run"
                            % rt.name)
     return {"native": native, "found": found, "order": order, "port": port, "each": each,
-            "total": total, "boots": boots}
+            "total": total, "boots": boots, "dropped": dropped(found, order)}
 
 
 # ---- rows ------------------------------------------------------------------------------------
@@ -284,13 +293,15 @@ def rows_from(w, u):
     rows = []
     # The stripped kernels' heap (see the module docstring) is measured and left out.
     natives = [native_module(d) for d in w["native"]]
-    w_kernels = dict((m, b) for m, b in w["each"]["rows"] if m in natives)
+    w_table = _table(w["each"])
+    # The module's own heap, not a qstr pool its names happened to overflow into (that stays).
+    w_kernels = dict((m, b - grown) for m, b, grown in w_table if m in natives)
     cut = sum(w_kernels.values())
+    boot_only = ", ".join("%s %d" % (m, b) for m, b, _ in w_table if m in w["dropped"])
     w_code, u_code = w["total"]["total"] - cut, u["total"]["total"]
     w_sum = sum(b for _, b in w["each"]["rows"])
     u_sum = sum(b for _, b in u["each"]["rows"])
     failed = [name for name, _ in w["found"]["failed"]]
-    w_table = _table(w["each"])
     top = ", ".join("%s %d" % (m, b) for m, b, _ in w_table[:5] if m not in w_kernels)
     rows.append(row(
         "device_code_heap_bytes", w_code, "micropython", w_table,
@@ -301,11 +312,13 @@ def rows_from(w, u):
         "and after (%d), minus the %d viper modules run here as stripped bytecode (%s: %d B; "
         "on the ESP32 their machine code sits outside the heap; unix x64 keeps %d B of heap for "
         "its native build of them); per module (table, same order, one interpreter) they sum "
-        "to %d. Not counted: the port's own modules (%s); imports that failed: %s. Top: %s"
+        "to %d. Counted, though the app drops them from sys.modules once booted, so the GC "
+        "takes them back (device_app_ready_heap_bytes shows it): %s. Not counted: the port's "
+        "own modules (%s); imports that failed: %s. Top: %s"
         % (len(w["order"]), w["total"]["total"], len(w_kernels),
            ", ".join("%s %d" % kv for kv in sorted(w_kernels.items())), cut,
            sum(b for m, b in u["each"]["rows"] if m.endswith("_viper")), w_sum,
-           ", ".join(w["port"]), ", ".join(failed) or "none", top)
+           boot_only or "none", ", ".join(w["port"]), ", ".join(failed) or "none", top)
         + ". A module whose names overflowed the interned-string (qstr) pool carries the next "
         "pool (table column 3): %s" % _pool_note(w_table)))
     for b in w["boots"]:
@@ -330,6 +343,13 @@ def rows_from(w, u):
         % (b0["messages"], b0["player"]["bytes_in"], b0["player"]["underruns"], b0["passes"],
            b0["where"], RUNS, w_peaks, cut, sorted(b["raw_entry_peak"] for b in w["boots"]),
            w_exits)))
+    w_ready = statistics.median(b["ready"] - cut for b in w["boots"])
+    rows.append(row(
+        "device_app_ready_heap_bytes", w_ready, "micropython", None,
+        "WebAssembly (32-bit): the same runs, the heap after a real collection once the app is "
+        "booted, connected and idle in READY, before the first turn (median of %d: %s), less "
+        "the %d B of the stripped viper modules: code and buffers the app keeps, boot-only "
+        "modules already dropped" % (RUNS, sorted(b["ready"] - cut for b in w["boots"]), cut)))
     rows.append(row(
         "device_code_heap_bytes_unix", u_code, "micropython-unix", _table(u["each"]),
         "unix port, 8-byte pointers (cross-check, not the device's figure): the same imports "

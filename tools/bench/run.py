@@ -62,6 +62,7 @@ def required():
         # What the device needs in RAM (tools/bench/bench_device.py), report only.
         ("device_code_heap_bytes", None),
         ("device_app_peak_heap_bytes", None),
+        ("device_app_ready_heap_bytes", None),
         ("device_code_heap_bytes_unix", None),
         ("device_app_peak_heap_bytes_unix", None),
         ("heap_ratio_unix_vs_32bit", None),

@@ -87,6 +87,7 @@ class ImportLog:
 
         self.order = []
         self.failed = []
+        self.files = {}  # name -> __file__ when imported (boot-only modules leave sys.modules)
         self._orig = builtins.__import__
         builtins.__import__ = self._import
 
@@ -100,6 +101,7 @@ class ImportLog:
         for key in sys.modules:
             if key not in before and key not in self.order:
                 self.order.append(key)
+                self.files[key] = getattr(sys.modules[key], "__file__", None)
         return mod
 
 
@@ -174,6 +176,9 @@ async def run(args):
         assert app is not None, "the app did not start"
         assert await _until(lambda: app.sm.state == S.READY), \
             "not READY: %s" % S.STATE_NAMES[app.sm.state]
+        # Booted, connected and idle: what the app keeps between turns (boot-only code gone).
+        await asyncio.sleep_ms(GAP_MS)
+        out["ready"] = await devmeter.settle() - base
         player = app.audio.player
         for turn in range(1, TURNS + 1):
             holder[1] = turn
@@ -211,6 +216,7 @@ async def run(args):
     if imports is not None:
         out["order"] = imports.order
         out["failed"] = imports.failed
+        out["import_files"] = imports.files
     del main_globals
     gc.collect()
     emit("app", out)
