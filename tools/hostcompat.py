@@ -8,7 +8,9 @@
 #     `@micropython.viper` functions run as plain Python (they are written to be valid in both);
 #   - `time.ticks_ms/us/cpu`, `ticks_diff`, `ticks_add`, `sleep_ms`, `sleep_us` with MicroPython's
 #     wrap-around period, so code that gets `ticks_diff` wrong fails on the host too;
-#   - `asyncio.sleep_ms` and `asyncio.wait_for_ms`; `sys.print_exception`.
+#   - `asyncio.sleep_ms` and `asyncio.wait_for_ms`; `sys.print_exception`;
+#   - tools/hostws.py as websock.stream and websock.tls: the client's I/O on CPython's streams
+#     and ssl (the device's modules have MicroPython's only).
 # 2. It stands in for the device's `compat` module (sys.modules["compat"]): its stream_reader /
 #    stream_writer also serve the host fakes' stream contract (below), which the device's own
 #    compat (asyncio.StreamReader/StreamWriter over machine.I2S only) does not.
@@ -108,6 +110,10 @@ if not IS_MICROPYTHON:
     _install_sys()
     _install_time()
     _install_asyncio()
+    # The WebSocket client's I/O on CPython streams and ssl (websock.stream, websock.tls).
+    from tools import hostws
+
+    hostws.install()
 
 
 # -- I2S streams -----------------------------------------------------------------------------
