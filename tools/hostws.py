@@ -159,12 +159,29 @@ def cert_error(host, exc):
     return TLSError("TLS: %s's certificate %s" % (host, what), reason, host)
 
 
-def install():
-    """Stand in for websock.stream and websock.tls (CPython), before websock is imported."""
-    me = sys.modules[__name__]
-    sys.modules["websock.stream"] = me
-    sys.modules["websock.tls"] = me
-    import websock
+class _Finder:
+    # websock.stream / websock.tls resolve to this module whenever (and from whichever lib/ on
+    # sys.path) websock is imported: a finder, not an eager import, so a host run that switches
+    # sys.path first (tools/ota/device.py's boot into an OTA slot) loads the rest of websock
+    # from where the board would.
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name not in ("websock.stream", "websock.tls"):
+            return None
+        import importlib.util
 
-    websock.stream = me
-    websock.tls = me
+        return importlib.util.spec_from_loader(name, cls)
+
+    @staticmethod
+    def create_module(spec):
+        return sys.modules[__name__]
+
+    @staticmethod
+    def exec_module(module):
+        pass
+
+
+def install():
+    """Stand in for websock.stream and websock.tls (CPython)."""
+    if _Finder not in sys.meta_path:
+        sys.meta_path.insert(0, _Finder)
