@@ -35,7 +35,8 @@ def _tables_for(codec):
         enc = np.zeros(65536, dtype=np.uint8)
         encode = g711.encode_alaw if codec == "g711a" else g711.encode_ulaw
         encode(every, memoryview(enc))
-        raw = g711._ALAW_TO_PCM if codec == "g711a" else g711._ULAW_TO_PCM
+        tables = g711._tables()
+        raw = tables.ALAW_TO_PCM if codec == "g711a" else tables.ULAW_TO_PCM
         dec = np.frombuffer(raw, dtype="<i2").copy()
         _tables[codec] = (enc, dec)
     return _tables[codec]
