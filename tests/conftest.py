@@ -1,5 +1,6 @@
 # Host test set-up: device code imports the way it does on the board (lib/ on sys.path, firmware/
-# as the app root), with lib/compat.py installing the MicroPython shims first.
+# as the app root), with tools/hostcompat.py installing the MicroPython shims (and the host's
+# `compat`) first.
 import os
 import sys
 
@@ -12,7 +13,7 @@ for sub in ("lib", "firmware", ""):
     if path not in sys.path:
         sys.path.insert(0, path)
 
-import compat  # noqa: E402,F401 - installs the MicroPython shims before device modules load
+from tools import hostcompat  # noqa: E402,F401 - MicroPython shims, the host compat
 
 # tests/mp/ holds MicroPython-tier modules; tools/mptest/run.mjs runs those, not pytest.
 collect_ignore = ["mp"]

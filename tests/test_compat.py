@@ -1,11 +1,12 @@
-"""lib/compat.py gives CPython the MicroPython APIs device code uses, with the same semantics."""
+"""tools/hostcompat.py gives CPython the MicroPython APIs device code uses, with the same
+semantics."""
 
 import asyncio
 import time
 
 import micropython
 
-import compat
+from tools import hostcompat as compat
 
 
 def test_ticks_wrap_like_micropython():

@@ -1,5 +1,6 @@
-"""G.711 is bit-exact against an independent reference for every input, both laws, both ways,
-and for both the viper kernel (run as plain Python) and the portable loops."""
+"""G.711 is bit-exact against an independent reference for every input, both laws, both ways:
+the one kernel source (audio/g711_viper.py), run as plain Python here (the decorator is a no-op
+on CPython; tests/mp runs it native)."""
 
 import struct
 import warnings
@@ -19,15 +20,8 @@ ALL_PCM = b"".join(struct.pack("<h", s) for s in range(-32768, 32768))
 ALL_CODES = bytes(range(256))
 
 
-@pytest.fixture(params=["viper", "portable"])
-def kernel(request):
-    g711.use_kernel(request.param)
-    yield request.param
-    g711.use_kernel("viper")
-
-
 @pytest.mark.parametrize("law", ["alaw", "ulaw"])
-def test_encode_every_sample_matches_reference(kernel, law):
+def test_encode_every_sample_matches_reference(law):
     out = bytearray(65536)
     assert getattr(g711, "encode_" + law)(ALL_PCM, out) == 65536
     expected = getattr(audioop, "lin2" + law)(ALL_PCM, 2)
@@ -35,14 +29,14 @@ def test_encode_every_sample_matches_reference(kernel, law):
 
 
 @pytest.mark.parametrize("law", ["alaw", "ulaw"])
-def test_decode_every_code_matches_reference(kernel, law):
+def test_decode_every_code_matches_reference(law):
     out = bytearray(512)
     assert getattr(g711, "decode_" + law)(ALL_CODES, out) == 512
     assert bytes(out) == getattr(audioop, law + "2lin")(ALL_CODES, 2)
 
 
 @pytest.mark.parametrize("law", ["alaw", "ulaw"])
-def test_every_code_survives_a_round_trip(kernel, law):
+def test_every_code_survives_a_round_trip(law):
     pcm = bytearray(512)
     codes = bytearray(256)
     getattr(g711, "decode_" + law)(ALL_CODES, pcm)
@@ -52,7 +46,7 @@ def test_every_code_survives_a_round_trip(kernel, law):
     assert mismatches == ([] if law == "alaw" else [0x7F])
 
 
-def test_partial_frames_and_offsets(kernel):
+def test_partial_frames_and_offsets():
     pcm = memoryview(ALL_PCM)[1000:1640]
     out = bytearray(400)
     assert g711.encode_alaw(pcm, out, 100) == 100
@@ -60,34 +54,10 @@ def test_partial_frames_and_offsets(kernel):
     assert bytes(out[100:]) == bytes(300), "bytes past the count stay untouched"
 
 
-def test_bad_sizes_raise_clear_errors(kernel):
+def test_bad_sizes_raise_clear_errors():
     with pytest.raises(ValueError, match="output buffer holds 10 bytes, needs 320"):
         g711.encode_ulaw(bytes(640), bytearray(10))
     with pytest.raises(ValueError, match="320 samples need 640 PCM bytes"):
         g711.encode_ulaw(bytes(100), bytearray(320), 320)
     with pytest.raises(ValueError, match="output buffer"):
         g711.decode_alaw(bytes(10), bytearray(19))
-
-
-def test_viper_kernel_is_chosen_where_it_compiles():
-    # On CPython lib/compat.py makes @micropython.viper a no-op, so the kernel imports.
-    assert g711.KERNEL == "viper"
-
-
-def test_portable_fallback_is_chosen_when_viper_cannot_compile(monkeypatch):
-    import importlib
-    import sys
-
-    import audio
-
-    monkeypatch.setitem(sys.modules, "audio.g711_viper", None)  # import raises ImportError
-    monkeypatch.delattr(audio, "g711_viper", raising=False)
-    reloaded = importlib.reload(g711)
-    try:
-        assert reloaded.KERNEL == "portable"
-        out = bytearray(4)
-        reloaded.encode_alaw(struct.pack("<4h", 0, -1, 1000, -32768), out)
-        assert bytes(out) == audioop.lin2alaw(struct.pack("<4h", 0, -1, 1000, -32768), 2)
-    finally:
-        monkeypatch.undo()
-        importlib.reload(g711)

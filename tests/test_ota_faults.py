@@ -2,7 +2,7 @@
 
 Each test boots a board's filesystem (tools/ota/rig.py: the base version 1.0.0 as `make deploy`
 lays it out) with its own boot.py and main.py, in the MicroPython unix port (real sockets and
-ssl) and in CPython (device code through lib/compat.py), against a local HTTPS server
+ssl) and in CPython (device code through tools/hostcompat.py), against a local HTTPS server
 (tools/ota/serve.py, a CA made for the run) that can truncate, corrupt or drop what it serves.
 After each fault the board boots again and must run one whole version, old or new: the code
 that runs comes from one tree (the probe's marks and sys.path), that tree's files are exactly

@@ -1,5 +1,6 @@
 # The sans-IO half of the WebSocket client: frame encoding, the incremental decoder, the byte
-# kernels (both variants) and the upgrade helpers, including hypothesis fuzzing of the decoder.
+# kernels (one source, plain Python here) and the upgrade helpers, including hypothesis fuzzing
+# of the decoder.
 import base64
 import hashlib
 import os
@@ -12,15 +13,6 @@ from hypothesis import strategies as st
 from websock import frame, handshake, kernels
 from websock.errors import HandshakeError, MessageTooBig, ProtocolError, WebSocketError
 from websock.frame import BINARY, CLOSE, CONT, PING, PONG, TEXT
-
-KERNELS = ("viper", "portable")
-
-
-@pytest.fixture(params=KERNELS)
-def kernel(request):
-    kernels.use_kernel(request.param)
-    yield request.param
-    kernels.use_kernel("viper")
 
 
 def ref_frame(opcode, payload, fin=True, key=None, rsv=0):
@@ -73,7 +65,7 @@ RFC_PING = bytes.fromhex("890548656c6c6f")
 RFC_PONG_MASKED = bytes.fromhex("8a8537fa213d7f9f4d5158")
 
 
-def test_rfc_5_7_encoding(kernel):
+def test_rfc_5_7_encoding():
     assert bytes(frame.encode(TEXT, b"Hello")) == RFC_HELLO
     assert bytes(frame.encode(TEXT, b"Hello", bytes.fromhex("37fa213d"))) == RFC_HELLO_MASKED
     assert bytes(frame.encode(PONG, b"Hello", bytes.fromhex("37fa213d"))) == RFC_PONG_MASKED
@@ -81,7 +73,7 @@ def test_rfc_5_7_encoding(kernel):
     assert bytes(frame.encode(BINARY, b"\0" * 65536))[:10] == bytes.fromhex("827f0000000000010000")
 
 
-def test_rfc_5_7_decoding(kernel):
+def test_rfc_5_7_decoding():
     assert decode_all(RFC_HELLO) == [(TEXT, b"Hello")]
     assert decode_all(RFC_FRAGMENTS) == [(TEXT, b"Hello")]
     assert decode_all(RFC_PING) == [(PING, b"Hello")]
@@ -90,7 +82,7 @@ def test_rfc_5_7_decoding(kernel):
 
 @pytest.mark.parametrize("n", [0, 1, 125, 126, 127, 65535, 65536])
 @pytest.mark.parametrize("masked", [False, True])
-def test_encode_matches_reference(kernel, n, masked):
+def test_encode_matches_reference(n, masked):
     payload = os.urandom(n)
     key = os.urandom(4) if masked else None
     assert bytes(frame.encode(BINARY, payload, key)) == ref_frame(BINARY, payload, key=key)
@@ -144,7 +136,7 @@ def test_control_frame_mid_fragment_keeps_message_buffer():
         (ref_frame(CLOSE, struct.pack("!H", 1000) + b"\xc0\xaf"), 1007, "UTF-8"),
     ],
 )
-def test_protocol_errors(kernel, data, code, words):
+def test_protocol_errors(data, code, words):
     with pytest.raises(ProtocolError) as info:
         decode_all(data)
     assert info.value.code == code
@@ -218,7 +210,7 @@ def test_write_header_right_aligned():
         )
 
 
-def test_mask_kernels_agree_with_reference(kernel):
+def test_mask_kernels_agree_with_reference():
     for n in range(0, 40):
         data = bytearray(os.urandom(n + 7))
         key = os.urandom(4)
@@ -236,16 +228,13 @@ def test_utf8_kernels_agree_with_cpython(data):
         want = True
     except UnicodeDecodeError:
         want = False
-    for name in KERNELS:
-        kernels.use_kernel(name)
-        assert (kernels.utf8_error(data, 0, len(data)) < 0) == want, (name, data)
-    kernels.use_kernel("viper")
+    assert (kernels.utf8_error(data, 0, len(data)) < 0) == want, data
 
 
 @pytest.mark.parametrize(
     "cp", [0x7F, 0x80, 0x7FF, 0x800, 0xD7FF, 0xE000, 0xFFFF, 0x10000, 0x10FFFF]
 )
-def test_utf8_boundaries(kernel, cp):
+def test_utf8_boundaries(cp):
     data = chr(cp).encode()
     assert kernels.utf8_error(data, 0, len(data)) == -1
     assert kernels.utf8_error(data, 0, len(data) - 1) in (-1, 0)  # truncation is an error
@@ -255,7 +244,7 @@ def test_utf8_boundaries(kernel, cp):
         assert kernels.utf8_error(b"ok" + bad, 0, 2 + len(bad)) == 2
 
 
-def test_rc4_keystream_matches_known_vector(kernel):
+def test_rc4_keystream_matches_known_vector():
     # RFC 6229 test vector: key 0x0102030405, keystream at offset 0.
     state = bytearray(258)
     for i in range(256):

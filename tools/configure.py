@@ -19,7 +19,7 @@ for _sub in ("lib", "firmware", ""):
     if os.path.join(ROOT, _sub) not in sys.path:
         sys.path.insert(0, os.path.join(ROOT, _sub))
 
-import compat  # noqa: E402,F401,I001 - MicroPython shims first, so boards/ imports for its list
+from tools import hostcompat  # noqa: E402,F401,I001 - MicroPython shims, the host compat
 import config  # noqa: E402,I001 - firmware/config.py
 
 SECRET_FLAGS = {"token": "token_env", "wifi_password": "wifi_password_env"}

@@ -32,7 +32,7 @@ for _path in (os.path.join(ROOT, "firmware"), os.path.join(ROOT, "lib"), ROOT):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-import compat  # noqa: E402,F401,I001 - MicroPython shims first: config lists boards/
+from tools import hostcompat  # noqa: E402,F401,I001 - MicroPython shims, the host compat
 import config  # noqa: E402,I001 - firmware/config.py, the device's own validation
 from tools import cross_compile  # noqa: E402,I001 - device_files(): what goes to the board
 

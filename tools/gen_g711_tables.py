@@ -1,4 +1,4 @@
-"""Print the G.711 tables that lib/audio/g711.py embeds as literals.
+"""Print the G.711 tables that lib/audio/g711_tables.py holds as literals.
 
 Run `python3 tools/gen_g711_tables.py` and paste its output over the table block if the
 tables ever need regenerating. The tests check every entry against an independent reference
@@ -48,9 +48,9 @@ def int16_table(expand):
 
 
 def main():
-    print(as_literal("_ALAW_TO_PCM", int16_table(alaw_expand)))
-    print(as_literal("_ULAW_TO_PCM", int16_table(ulaw_expand)))
-    print(as_literal("_SEGMENT", bytes(segment_of(v) for v in range(256))))
+    print(as_literal("ALAW_TO_PCM", int16_table(alaw_expand)))
+    print(as_literal("ULAW_TO_PCM", int16_table(ulaw_expand)))
+    print(as_literal("SEGMENT", bytes(segment_of(v) for v in range(256))))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 # Viper kernels for audio/g711.py, written in the subset that is also valid plain Python.
 #
-# On the ESP32 these compile to native Xtensa code. On CPython (lib/compat.py makes the decorator
-# a no-op) and in the MicroPython WebAssembly tier (the test runner strips the decorator) the same
-# source runs as ordinary Python, so the kernel that ships is the kernel the tests check.
+# On the ESP32 these compile to native Xtensa code. On CPython (tools/hostcompat.py makes the
+# decorator a no-op) and in the MicroPython WebAssembly tier (the test runner strips the
+# decorator) the same source runs as ordinary Python, so the kernel that ships is the kernel the
+# tests check. It is the only copy: audio/g711.py calls it on every port.
 # Only ptr8 is used: plain Python indexes a bytearray the same way viper indexes a ptr8.
 import micropython
 

@@ -2,102 +2,16 @@
 # frame energy and a streaming linear resampler. All of them work on caller-provided buffers and
 # allocate nothing per call.
 #
-# The kernels live in audio/pcm_viper.py (native on the ESP32, plain Python elsewhere: the same
-# source runs in every test tier). Ports built without the native emitter use the portable loops
-# below; use_kernel() lets tests and benchmarks run both and compare them sample for sample.
+# The loops are one source, the viper kernels in audio/pcm_viper.py: native on the ESP32, the
+# same code as plain Python in the host tiers (decorator a no-op on CPython, stripped by the
+# WebAssembly runner). This module checks arguments, so a wrong size is a clear ValueError and
+# never a write past a buffer.
 from micropython import const
 
-try:
-    from audio import pcm_viper as _fast
-except (ImportError, SyntaxError, ValueError, NotImplementedError):
-    _fast = None
-
-KERNEL = "viper" if _fast is not None else "portable"
+from audio import pcm_viper as _k
 
 _UNITY_Q8 = const(256)
 _UNITY_Q12 = const(4096)
-
-
-def _sat16(v):
-    return 32767 if v > 32767 else (-32768 if v < -32768 else v)
-
-
-def _get16(b, i):
-    v = b[2 * i] | (b[2 * i + 1] << 8)
-    return v - 0x10000 if v & 0x8000 else v
-
-
-def _put16(b, i, v):
-    b[2 * i] = v & 0xFF
-    b[2 * i + 1] = (v >> 8) & 0xFF
-
-
-def _p_s32_to_s16(src, soff, dst, doff, n, shift, gain_q8):
-    for i in range(n):
-        j = soff + 4 * i
-        hi = src[j + 3]
-        if hi & 0x80:
-            hi -= 256
-        v = ((hi << 24) | (src[j + 2] << 16) | (src[j + 1] << 8) | src[j]) >> shift
-        if gain_q8 != _UNITY_Q8:
-            v = (max(-1048576, min(1048576, v)) * gain_q8) >> 8
-        v = _sat16(v)
-        dst[doff + 2 * i] = v & 0xFF
-        dst[doff + 2 * i + 1] = (v >> 8) & 0xFF
-    return n
-
-
-def _p_copy(dst, doff, src, soff, n):
-    # Without viper a byte loop is slow; one memoryview (16 bytes) is the cheaper cost here.
-    memoryview(dst)[doff : doff + n] = memoryview(src)[soff : soff + n]
-    return n
-
-
-def _p_scale16(buf, n, gain_q12):
-    for i in range(n):
-        _put16(buf, i, _sat16((_get16(buf, i) * gain_q12) >> 12))
-    return n
-
-
-def _p_mono_to_stereo16(src, dst, n):
-    for i in range(n - 1, -1, -1):
-        lo, hi = src[2 * i], src[2 * i + 1]
-        dst[4 * i], dst[4 * i + 1], dst[4 * i + 2], dst[4 * i + 3] = lo, hi, lo, hi
-    return 4 * n
-
-
-def _p_s16_to_s32(src, dst, n):
-    for i in range(n - 1, -1, -1):
-        lo, hi = src[2 * i], src[2 * i + 1]
-        dst[4 * i], dst[4 * i + 1], dst[4 * i + 2], dst[4 * i + 3] = 0, 0, lo, hi
-    return 4 * n
-
-
-def _p_mean_abs16(buf, n):
-    total = 0
-    for i in range(n):
-        total += abs(_get16(buf, i))
-    return total // n if n else 0
-
-
-def _p_resample16(src, n, dst, cap, step, state):
-    p = state[0] | (state[1] << 8) | (state[2] << 16) | (state[3] << 24)
-    prev = _get16(state, 2)
-    out = 0
-    while out < cap:
-        k = p >> 16
-        if k >= n:
-            break
-        a = prev if k == 0 else _get16(src, k - 1)
-        b = _get16(src, k)
-        _put16(dst, out, a + (((b - a) * ((p & 0xFFFF) >> 2)) >> 14))
-        out += 1
-        p += step
-    if n > 0 and (p >> 16) >= n:
-        p -= n << 16
-        state[4], state[5] = src[2 * n - 2], src[2 * n - 1]
-    state[0], state[1], state[2], state[3] = p & 0xFF, (p >> 8) & 0xFF, (p >> 16) & 0xFF, p >> 24
-    return out
 
 
 def _need(buf, nbytes, what):
@@ -112,18 +26,14 @@ def s32_to_s16(src, dst, n, shift=16, gain_q8=_UNITY_Q8, soff=0, doff=0):
         raise ValueError("pcm: shift must be 0..31 and gain_q8 1..1024")
     _need(src, soff + 4 * n, "source")
     _need(dst, doff + 2 * n, "destination")
-    if _fast is not None:
-        return _fast.s32_to_s16(src, soff, dst, doff, n, shift, gain_q8)
-    return _p_s32_to_s16(src, soff, dst, doff, n, shift, gain_q8)
+    return _k.s32_to_s16(src, soff, dst, doff, n, shift, gain_q8)
 
 
 def copy(dst, doff, src, soff, n):
     """n bytes src[soff:] -> dst[doff:], allocating nothing (a memoryview slice would)."""
     _need(src, soff + n, "source")
     _need(dst, doff + n, "destination")
-    if _fast is not None:
-        return _fast.copy(dst, doff, src, soff, n)
-    return _p_copy(dst, doff, src, soff, n)
+    return _k.copy(dst, doff, src, soff, n)
 
 
 def scale16(buf, n, gain_q12):
@@ -133,47 +43,27 @@ def scale16(buf, n, gain_q12):
     _need(buf, 2 * n, "buffer")
     if gain_q12 == _UNITY_Q12:
         return n
-    if _fast is not None:
-        return _fast.scale16(buf, n, gain_q12)
-    return _p_scale16(buf, n, gain_q12)
+    return _k.scale16(buf, n, gain_q12)
 
 
 def mono_to_stereo16(src, dst, n):
     """n mono int16 samples -> 2n interleaved (L = R); dst may be src. Returns bytes written."""
     _need(src, 2 * n, "source")
     _need(dst, 4 * n, "destination")
-    if _fast is not None:
-        return _fast.mono_to_stereo16(src, dst, n)
-    return _p_mono_to_stereo16(src, dst, n)
+    return _k.mono_to_stereo16(src, dst, n)
 
 
 def s16_to_s32(src, dst, n):
     """n int16 -> n 32-bit slots (sample in the top 16 bits); dst may be src. Returns bytes."""
     _need(src, 2 * n, "source")
     _need(dst, 4 * n, "destination")
-    if _fast is not None:
-        return _fast.s16_to_s32(src, dst, n)
-    return _p_s16_to_s32(src, dst, n)
+    return _k.s16_to_s32(src, dst, n)
 
 
 def mean_abs16(buf, n):
     """Mean absolute amplitude of n int16 samples."""
     _need(buf, 2 * n, "buffer")
-    if _fast is not None:
-        return _fast.mean_abs16(buf, n)
-    return _p_mean_abs16(buf, n)
-
-
-def use_kernel(name):
-    """Select "viper" or "portable" kernels (tests and benchmarks compare the two)."""
-    global _fast, KERNEL
-    if name == "portable":
-        _fast = None
-    else:
-        from audio import pcm_viper
-
-        _fast = pcm_viper
-    KERNEL = name
+    return _k.mean_abs16(buf, n)
 
 
 class Resampler:
@@ -206,6 +96,4 @@ class Resampler:
             raise ValueError("resample: output holds %d samples, %d input samples need %d"
                              % (cap, n_in, self.max_out(n_in)))
         _need(src, 2 * n_in, "source")
-        if _fast is not None:
-            return _fast.resample16(src, n_in, dst, cap, self.step, self._state)
-        return _p_resample16(src, n_in, dst, cap, self.step, self._state)
+        return _k.resample16(src, n_in, dst, cap, self.step, self._state)

@@ -2,22 +2,19 @@
 #
 # Device (MicroPython): TLS verification uses the CA the caller passes as `cadata` (PEM or DER;
 # see tls.py); the hostname goes to mbedtls as SNI and for the certificate check. A certificate
-# that fails the check raises TLSError, whichever step it surfaces in. socket.getaddrinfo blocks on
-# MicroPython (lwIP applies its own DNS retry limit), so dns_timeout_ms cannot cut it short there;
-# asyncio.open_connection defers the TLS handshake to the first write, so tls_timeout_ms bounds
-# "handshake + sending the upgrade request".
-# Host (CPython): each step is separately awaited: getaddrinfo, TCP, start_tls, then the upgrade.
+# that fails the check raises TLSError, whichever step it surfaces in. DNS and TCP are
+# stream.py's resolve() / open_link(); asyncio.open_connection defers the TLS handshake to the
+# first write, so tls_timeout_ms bounds "handshake + sending the upgrade request".
+# Host (CPython): tools/hostws.py's resolve() / open_link() await each step separately:
+# getaddrinfo, TCP, start_tls; then the upgrade as here.
 import asyncio
-import sys
 
 from micropython import const
 
-from websock import handshake, kernels
+from websock import handshake, kernels, stream
 from websock.client import WebSocket
 from websock.errors import HandshakeError, WebSocketError
-from websock.stream import Link
 
-_MP = sys.implementation.name == "micropython"
 _MAX_HEAD = const(4096)
 
 
@@ -38,21 +35,6 @@ async def _timed(what, awaitable, timeout_ms, tls_host=None):
         if not isinstance(exc, OSError):
             raise
         raise WebSocketError("%s failed: %s" % (what, exc)) from exc
-
-
-async def _resolve(host, port, timeout_ms):
-    import socket
-
-    if _MP:
-        addr = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0][-1]
-        return addr[0] if isinstance(addr, tuple) else host
-    loop = asyncio.get_running_loop()
-    infos = await _timed(
-        "DNS lookup of %s" % host,
-        loop.getaddrinfo(host, port, type=socket.SOCK_STREAM),
-        timeout_ms,
-    )
-    return infos[0][4][0]
 
 
 async def _send(link, data):
@@ -105,24 +87,12 @@ async def connect(
         ctx = tls.context(host, cadata, insecure)
     key = handshake.make_key(kernels.random_bytes(16))
     req = handshake.request(host, port, secure, resource, key, headers)
-    ip = await _resolve(host, port, dns_timeout_ms)
+    ip = await stream.resolve(host, port, dns_timeout_ms, _timed)
     where = "%s:%d" % (host, port)
-    if _MP:
-        opening = asyncio.open_connection(ip, port, ssl=ctx, server_hostname=host)
-    else:
-        opening = asyncio.open_connection(ip, port)
-    reader, writer = await _timed("TCP connect to " + where, opening, connect_timeout_ms)
-    link = Link(reader, writer)
+    link, sending = await stream.open_link(ip, port, ctx, host, where,
+                                           (connect_timeout_ms, tls_timeout_ms), _timed)
     tls_host = host if ctx is not None else None
     try:
-        if ctx is not None and not _MP:
-            await _timed(
-                "TLS handshake with " + where,
-                writer.start_tls(ctx, server_hostname=host),
-                tls_timeout_ms,
-                tls_host,
-            )
-        sending = "TLS handshake with " if _MP and ctx is not None else "upgrade request to "
         await _timed(sending + where, _send(link, req), tls_timeout_ms, tls_host)
         # MicroPython may finish the handshake only when the response is read.
         head = await _timed(

@@ -1,34 +1,27 @@
 # TLS for connect(): the client context built from `cadata`, and what a failed certificate check
 # means. Imported only for wss://.
 #
-# cadata: PEM or DER bytes. MicroPython hands them to mbedtls; a port built without mbedtls's PEM
-# parser (the unix port is) refuses PEM, so a refused PEM bundle is split here and each of its
-# certificates loaded as DER (mbedtls appends each to the context's CA chain). CPython takes PEM
-# as str, DER as bytes.
+# cadata: PEM or DER bytes, handed to mbedtls; a port built without mbedtls's PEM parser (the
+# unix port is) refuses PEM, so a refused PEM bundle is split here and each of its certificates
+# loaded as DER (mbedtls appends each to the context's CA chain).
 #
-# A failed check: MicroPython raises ValueError with mbedtls_x509_crt_verify_info()'s lines (e.g.
-# "The certificate validity has expired"); CPython raises ssl.SSLCertVerificationError with an
-# OpenSSL verify_code. cert_error() turns either into one TLSError whose `reason` says what to fix:
+# A failed check raises ValueError with mbedtls_x509_crt_verify_info()'s lines (e.g. "The
+# certificate validity has expired"). cert_error() turns it into one TLSError whose `reason` says
+# what to fix:
 #   "ca"    not signed by a CA in cadata     "date" expired or not yet valid
 #   "name"  issued for another host name     "cert" rejected for another reason
-#   "cadata" (from context()) no cadata on MicroPython, or none this ssl can read
+#   "cadata" (from context()) no cadata, or none this ssl can read
 # Any other TLS failure (a reset, a server that does not speak TLS) is not a TLSError: it may pass,
 # a certificate problem does not.
-import sys
-
+# The host (CPython's ssl, OpenSSL's verify codes) has its own: tools/hostws.py stands in.
 from websock.errors import TLSError
 
-_MP = sys.implementation.name == "micropython"
 _warned_insecure = False
 
 # mbedtls verify-info fragments, most fundamental first: the dates and names of a certificate
 # nobody trusts mean nothing, so "ca" wins when mbedtls reports several.
 _MBEDTLS = (("by the trusted CA", "ca"), ("was missing", "ca"), ("has expired", "date"),
             ("in the future", "date"), ("(CN)", "name"))
-# OpenSSL X509_V_ERR_*: 2/18/19/20/21 no trusted issuer, 7 signed by another key under a trusted
-# CA's name, 9/10 dates, 62/64 host name / IP.
-_OPENSSL = {2: "ca", 7: "ca", 18: "ca", 19: "ca", 20: "ca", 21: "ca", 9: "date", 10: "date",
-            62: "name", 64: "name"}
 _WHAT = {"ca": "is not signed by a trusted CA", "date": "has expired or is not yet valid",
          "name": "is for another host name"}
 _PEM_BEGIN = b"-----BEGIN CERTIFICATE-----"
@@ -47,21 +40,17 @@ def context(host, cadata, insecure):
     if insecure:
         _warn_insecure(host)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        if not _MP:
-            ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         return ctx
-    if cadata is None:
-        if _MP:  # no system CA store on the device
-            raise TLSError("TLS: wss://%s needs cadata= (the server's CA certificate, PEM or "
-                           "DER), or insecure=True to skip the check" % host, "cadata", host)
-        return ssl.create_default_context()
+    if cadata is None:  # no system CA store on the device
+        raise TLSError("TLS: wss://%s needs cadata= (the server's CA certificate, PEM or "
+                       "DER), or insecure=True to skip the check" % host, "cadata", host)
     pem = bytes(cadata[:10]) == b"-----BEGIN"
     try:
-        return _load(ssl, cadata if _MP or not pem else bytes(cadata).decode())
-    except (OSError, ValueError):  # CPython: ssl.SSLError; MicroPython: "invalid cert"
+        return _load(ssl, cadata)
+    except (OSError, ValueError):  # "invalid cert"
         pass
-    if _MP and pem:
+    if pem:
         try:
             return _load(ssl, None, bytes(cadata))
         except (OSError, ValueError):
@@ -91,23 +80,15 @@ def _load(ssl, cadata, pem=None):
 
 def cert_error(host, exc):
     """The TLSError for `exc` if it is a failed certificate check, else None."""
-    if _MP:
-        # The only ValueError a MicroPython TLS handshake raises is mbedtls's verify result.
-        if not isinstance(exc, ValueError):
-            return None
-        detail = str(exc).strip()
-        reason = "cert"
-        for text, why in _MBEDTLS:
-            if text in detail:
-                reason = why
-                break
-    else:
-        import ssl
-
-        if not isinstance(exc, ssl.SSLCertVerificationError):
-            return None
-        detail = exc.verify_message or str(exc)
-        reason = _OPENSSL.get(exc.verify_code, "cert")
+    # The only ValueError a MicroPython TLS handshake raises is mbedtls's verify result.
+    if not isinstance(exc, ValueError):
+        return None
+    detail = str(exc).strip()
+    reason = "cert"
+    for text, why in _MBEDTLS:
+        if text in detail:
+            reason = why
+            break
     if reason == "cert":
         what = "was rejected: " + detail.split("\n")[0]
     else:

@@ -1,9 +1,9 @@
 # Viper kernels for the WebSocket client, written in the subset that is also plain Python.
 #
-# On the ESP32 these compile to native code; on CPython (compat makes the decorator a no-op) and
-# in the WebAssembly tier (the runner strips it) the same source runs as ordinary Python, so the
-# kernel that ships is the one the tests check. Only ptr8 indexing and small ints are used, so
-# the plain-Python run allocates nothing either.
+# On the ESP32 these compile to native code; on CPython (tools/hostcompat.py makes the decorator
+# a no-op) and in the WebAssembly tier (the runner strips it) the same source runs as ordinary
+# Python, so the kernel that ships is the one the tests check (the only copy). Only ptr8
+# indexing and small ints are used, so the plain-Python run allocates nothing either.
 import micropython
 
 try:

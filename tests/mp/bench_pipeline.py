@@ -5,9 +5,9 @@
 # What runs is what the device runs: the AudioPath, CozeChat session, Link and WebSocket the
 # runner builds from a config (firmware/app/runner.py), on board esp32s3_inmp441, with in-memory
 # stand-ins only where the device has hardware or a socket:
-# - MicBus / SpeakerBus: I2S buses on the host stream contract (lib/compat.py). The speaker bus
-#   has the two 256-frame DMA buffers boards.tx_ibuf() asks for and plays them out at the bus
-#   rate, SPEED times faster than real time (memory does not depend on the clock's speed).
+# - MicBus / SpeakerBus: I2S buses on the host stream contract (tools/hostcompat.py). The speaker
+#   bus has the two 256-frame DMA buffers boards.tx_ibuf() asks for and plays them out at the
+#   bus rate, SPEED times faster than real time (memory does not depend on the clock's speed).
 # - ServerStream: the server's end of the socket. It turns the received messages of a capture
 #   into unmasked WebSocket frames and hands them out as fast as the client reads (or at the
 #   limit_config pace the config asks the server for).

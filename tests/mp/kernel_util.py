@@ -1,11 +1,14 @@
 # Shared by tests/mp/test_kernels_*.py: seeded random inputs, buffers placed at an odd offset
 # inside a larger one, and the check that a kernel module runs viper code in this tier.
 #
-# Each kernel has a viper version and a portable twin; these tests run both on the same random
-# inputs and compare every output byte. On the unix port the viper one is native code, so this is
-# where a 64-bit int, a missing mask or a wrong pointer offset in a kernel shows up. In the
-# WebAssembly tier the decorators are blanked and the comparison is plain Python against plain
-# Python, which still checks the kernels' algorithm but not their native build.
+# Each kernel has one source, viper code that is also plain Python. select(module) switches a
+# module between its kernels as imported ("viper") and the same source built with the decorator
+# lines blanked ("portable"), and agree() runs both on the same random inputs and compares every
+# output byte; the tests also check the results against references of their own. On the unix
+# port the viper build is native code, so this is where a 64-bit int, a missing mask or a wrong
+# pointer offset shows up. In the WebAssembly tier the decorators are blanked already and the
+# comparison is plain Python against plain Python, which checks the algorithm, not a native build.
+# The text kernels (b64, jscan) still carry their own portable twins and use_kernel().
 import random
 
 import mptest
@@ -66,11 +69,72 @@ def assert_viper(module, names):
 
 
 def agree(select, what, run, *args):
-    """run(*args) under select("viper") and select("portable") must return equal results."""
+    """run(*args) under select("viper"), select("portable") and, where the selector has one,
+    select("reference") must return equal results."""
     select("viper")
     fast = run(*args)
     select("portable")
     slow = run(*args)
+    ref = slow
+    if getattr(select, "reference", None) is not None:
+        select("reference")
+        ref = run(*args)
     select("viper")
     assert fast == slow, "%s: viper %r != portable %r" % (what, fast, slow)
+    assert ref == slow, "%s: kernels %r != reference %r" % (what, slow, ref)
     return fast
+
+
+# wrapper module name -> its kernel module's source (one source per kernel).
+_SOURCES = {"audio.pcm": "/lib/audio/pcm_viper.py", "audio.g711": "/lib/audio/g711_viper.py",
+            "websock.kernels": "/lib/websock/ws_viper.py"}
+_WS_NAMES = ("mask", "utf8_error", "keystream")  # websock.kernels re-exports these
+_stripped = {}
+
+
+class _Built:
+    # The namespace of an exec()'d source: enough of a module for kernel calls.
+    def __init__(self, names):
+        for key in names:
+            setattr(self, key, names[key])
+
+
+def stripped(wrapper):
+    """The kernels of `wrapper` (e.g. audio.pcm) built from their source with the viper
+    decorator lines blanked: the same code, run as bytecode (cached per module)."""
+    name = wrapper.__name__
+    if name not in _stripped:
+        lines = []
+        with open(mptest.path(_SOURCES[name])) as f:
+            for line in f.read().split("\n"):
+                blank = line.strip() in ("@micropython.viper", "@micropython.native")
+                lines.append("" if blank else line)  # keeps the line numbers true
+        names = {"__name__": name + "_stripped"}
+        exec(compile("\n".join(lines), _SOURCES[name], "exec"), names)
+        _stripped[name] = _Built(names)
+    return _stripped[name]
+
+
+class select:
+    """select(wrapper[, reference])(name) switches the kernels `wrapper` calls: "viper" = its
+    own, "portable" = stripped(), "reference" = a module of loops written apart from the
+    kernels with their signatures (tests/mp/*_ref.py), when given; agree() runs each."""
+
+    def __init__(self, wrapper, reference=None):
+        self.wrapper = wrapper
+        self.reference = reference
+        self.own = getattr(wrapper, "_k", None) or _Built({n: getattr(wrapper, n)
+                                                            for n in _WS_NAMES})
+
+    def __call__(self, kernel):
+        if kernel == "viper":
+            src = self.own
+        elif kernel == "portable":
+            src = stripped(self.wrapper)
+        else:
+            src = self.reference
+        if hasattr(self.wrapper, "_k"):
+            self.wrapper._k = src
+        else:
+            for n in _WS_NAMES:
+                setattr(self.wrapper, n, getattr(src, n))

@@ -2,6 +2,8 @@
 # The digests and vectors come from CPython's audioop (an independent implementation).
 import hashlib
 
+import kernel_util
+
 import mptest
 from audio import g711
 
@@ -18,6 +20,7 @@ DIGEST = {
     "ulaw_dec": "3dab54339e520bb2c924826e3b72a917a2b612e9fd12fc867500f1d983a75827",
 }
 KERNELS = ("viper", "portable")
+use_kernel = kernel_util.select(g711)  # "portable": the same source as bytecode
 
 
 def _pcm(samples):
@@ -49,13 +52,13 @@ def _all_samples():
 def test_vectors_both_kernels():
     pcm = _pcm(SAMPLES)
     for kernel in KERNELS:
-        g711.use_kernel(kernel)
+        use_kernel(kernel)
         out = bytearray(len(SAMPLES))
         assert g711.encode_alaw(pcm, out) == len(SAMPLES)
         assert bytes(out) == ALAW, kernel
         g711.encode_ulaw(pcm, out)
         assert bytes(out) == ULAW, kernel
-    g711.use_kernel("viper")
+    use_kernel("viper")
 
 
 def test_whole_range_digests():
@@ -64,7 +67,7 @@ def test_whole_range_digests():
     all_codes = bytes(range(256))
     decoded = bytearray(512)
     for kernel in KERNELS:
-        g711.use_kernel(kernel)
+        use_kernel(kernel)
         g711.encode_alaw(pcm, codes)
         assert _sha256(codes) == DIGEST["alaw_enc"], kernel
         g711.encode_ulaw(pcm, codes)
@@ -73,7 +76,7 @@ def test_whole_range_digests():
         assert _sha256(decoded) == DIGEST["alaw_dec"], kernel
         g711.decode_ulaw(all_codes, decoded)
         assert _sha256(decoded) == DIGEST["ulaw_dec"], kernel
-    g711.use_kernel("viper")
+    use_kernel("viper")
 
 
 def test_encode_20ms_frame_allocates_nothing():
@@ -81,13 +84,13 @@ def test_encode_20ms_frame_allocates_nothing():
     codes = bytearray(320)
     back = bytearray(640)
     for kernel in KERNELS:
-        g711.use_kernel(kernel)
+        use_kernel(kernel)
         g711.encode_alaw(pcm, codes)  # warm up
         assert mptest.alloc(g711.encode_alaw, pcm, codes) == 0, kernel
         assert mptest.alloc(g711.encode_ulaw, pcm, codes) == 0, kernel
         assert mptest.alloc(g711.decode_alaw, codes, back) == 0, kernel
         assert mptest.alloc(g711.decode_ulaw, codes, back) == 0, kernel
-    g711.use_kernel("viper")
+    use_kernel("viper")
 
 
 def test_short_output_buffer_is_refused():

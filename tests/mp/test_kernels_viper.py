@@ -1,16 +1,19 @@
-# Viper against portable, WebSocket and G.711 kernels: the module selects viper at import, on
-# the unix port those functions really are native code, and on seeded random inputs (every short
-# length, odd offsets, memoryview slices) both kernels write the same bytes, bytes outside the
-# span untouched. See kernel_util.py for what each tier proves.
+# Viper against portable, WebSocket and G.711 kernels: the modules call their one kernel source,
+# on the unix port those functions really are native code, and on seeded random inputs (every
+# short length, odd offsets, memoryview slices) the native and the bytecode build of that source
+# write the same bytes, the references' bytes, bytes outside the span untouched. See
+# kernel_util.py for what each tier proves.
 import random
 
+import g711_ref
 import kernel_util
+import ws_ref
 from websock import kernels, ws_viper
 
 from audio import g711, g711_viper
 
-# Captured before any test switches kernels: what the modules chose by themselves.
-SELECTED = (kernels.KERNEL, g711.KERNEL)
+use_ws = kernel_util.select(kernels, ws_ref)  # see kernel_util.select
+use_g711 = kernel_util.select(g711)
 
 # Sequences around every boundary of the strict UTF-8 table (valid and not), glued at random.
 UTF8_PIECES = (
@@ -21,13 +24,10 @@ UTF8_PIECES = (
 )
 
 
-def test_modules_select_viper():
-    assert SELECTED == ("viper", "viper"), SELECTED
-    kernels.use_kernel("viper")
+def test_modules_use_the_kernel_modules():
     assert kernels.mask is ws_viper.mask and kernels.utf8_error is ws_viper.utf8_error
     assert kernels.keystream is ws_viper.keystream
-    g711.use_kernel("viper")
-    assert g711._fast is g711_viper
+    assert g711._k is g711_viper
 
 
 def test_viper_kernels_are_native():
@@ -50,7 +50,7 @@ def test_mask_agrees_and_matches_reference():
         koff = random.getrandbits(2)
         lead = 1 + random.getrandbits(2)
         what = "mask n=%d start=%d koff=%d" % (n, start, koff)
-        got = kernel_util.agree(kernels.use_kernel, what, _mask, data, lead, start, n, key, koff)
+        got = kernel_util.agree(use_ws, what, _mask, data, lead, start, n, key, koff)
         want, _ = kernel_util.placed(data, lead)
         for i in range(n):
             want[lead + start + i] ^= key[koff + (i & 3)]
@@ -71,7 +71,7 @@ def test_utf8_error_agrees():
         start = random.getrandbits(2) % (len(text) + 1)
         n = random.getrandbits(8) % (len(text) - start + 1)
         what = "utf8_error %r [%d:+%d]" % (bytes(text), start, n)
-        kernel_util.agree(kernels.use_kernel, what, _utf8_error, text, lead, start, n)
+        kernel_util.agree(use_ws, what, _utf8_error, text, lead, start, n)
 
 
 def _keystream(state, off, n):
@@ -88,11 +88,11 @@ def _new_rng(seed):
 
 def test_keystream_agrees():
     kernel_util.seed(3)
-    state = kernel_util.agree(kernels.use_kernel, "new_rng", _new_rng, kernel_util.rand_bytes(32))
+    state = kernel_util.agree(use_ws, "new_rng", _new_rng, kernel_util.rand_bytes(32))
     for n in kernel_util.lengths(600):
         off = random.getrandbits(3)
         what = "keystream n=%d off=%d" % (n, off)
-        state = kernel_util.agree(kernels.use_kernel, what, _keystream, state, off, n)[0]
+        state = kernel_util.agree(use_ws, what, _keystream, state, off, n)[0]
 
 
 def _encode(pcm, lead, n):
@@ -109,13 +109,13 @@ def test_g711_encode_agrees_and_matches_reference():
     for n in kernel_util.lengths(500):
         pcm = kernel_util.rand_s16(n + 2)
         lead = 1 + random.getrandbits(2)
-        got = kernel_util.agree(g711.use_kernel, "g711 encode n=%d" % n, _encode, pcm, lead, n)
+        got = kernel_util.agree(use_g711, "g711 encode n=%d" % n, _encode, pcm, lead, n)
         assert got[:2] == (n, n), got[:2]
         for i in range(n):
             sample = pcm[2 * i] | (pcm[2 * i + 1] << 8)
             sample -= 0x10000 if sample & 0x8000 else 0
-            assert got[2][lead + 1 + i] == g711.alaw_code(sample), (n, i, sample)
-            assert got[3][lead + i] == g711.ulaw_code(sample), (n, i, sample)
+            assert got[2][lead + 1 + i] == g711_ref.alaw_code(sample), (n, i, sample)
+            assert got[3][lead + i] == g711_ref.ulaw_code(sample), (n, i, sample)
 
 
 def _decode(codes, lead, n):
@@ -131,5 +131,5 @@ def test_g711_decode_agrees():
     for n in kernel_util.lengths(500):
         codes = kernel_util.rand_bytes(n + 3)
         lead = 1 + random.getrandbits(2)
-        got = kernel_util.agree(g711.use_kernel, "g711 decode n=%d" % n, _decode, codes, lead, n)
+        got = kernel_util.agree(use_g711, "g711 decode n=%d" % n, _decode, codes, lead, n)
         assert got[:2] == (2 * n, 2 * n), got[:2]

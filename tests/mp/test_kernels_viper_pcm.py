@@ -5,10 +5,11 @@
 import random
 
 import kernel_util
+import pcm_ref
 
 from audio import pcm, pcm_viper
 
-SELECTED = pcm.KERNEL
+use_kernel = kernel_util.select(pcm, pcm_ref)  # see kernel_util.select
 NAMES = ("s32_to_s16", "copy", "scale16", "mono_to_stereo16", "s16_to_s32", "mean_abs16",
          "resample16")
 # Mic slots: 24-bit data left-justified (INMP441), raw 32-bit, or 16-bit codecs.
@@ -17,10 +18,8 @@ SHIFTS = (0, 1, 7, 8, 9, 11, 14, 16, 24, 31)
 EDGES = (0, 1, -1, 32767, 32768, -32768, -32769, 1048575, 1048576, 1048577, -1048576, -1048577)
 
 
-def test_pcm_selects_viper():
-    assert SELECTED == "viper", SELECTED
-    pcm.use_kernel("viper")
-    assert pcm._fast is pcm_viper
+def test_pcm_uses_the_kernel_module():
+    assert pcm._k is pcm_viper
 
 
 def test_pcm_kernels_are_native():
@@ -67,7 +66,7 @@ def test_s32_to_s16_agrees():
             doff = random.getrandbits(2)
             slots = _slots(soff, n, shift)
             what = "s32_to_s16 n=%d shift=%d gain=%d" % (n, shift, gain)
-            kernel_util.agree(pcm.use_kernel, what, _s32_to_s16, slots, n, shift, gain, soff,
+            kernel_util.agree(use_kernel, what, _s32_to_s16, slots, n, shift, gain, soff,
                               doff)
 
 
@@ -82,7 +81,7 @@ def test_copy_agrees():
         soff = random.getrandbits(3)
         src = kernel_util.rand_bytes(soff + n + 1)
         doff = random.getrandbits(3)
-        wrote, out = kernel_util.agree(pcm.use_kernel, "copy n=%d" % n, _copy, src, n, soff, doff)
+        wrote, out = kernel_util.agree(use_kernel, "copy n=%d" % n, _copy, src, n, soff, doff)
         assert out[2 + doff : 2 + doff + n] == src[soff : soff + n]
 
 
@@ -97,7 +96,7 @@ def test_scale16_agrees():
         samples = kernel_util.rand_s16(n + 1)
         for gain in (0, 1, 4095, 4097, 65535, random.getrandbits(16)):
             what = "scale16 n=%d gain=%d" % (n, gain)
-            kernel_util.agree(pcm.use_kernel, what, _scale16, samples, n, gain)
+            kernel_util.agree(use_kernel, what, _scale16, samples, n, gain)
 
 
 def _expand(samples, n):
@@ -118,10 +117,10 @@ def test_expand_and_energy_agree():
     kernel_util.seed(13)
     for n in kernel_util.lengths(320):
         samples = kernel_util.rand_s16(n + 1)
-        kernel_util.agree(pcm.use_kernel, "expand n=%d" % n, _expand, samples, n)
+        kernel_util.agree(use_kernel, "expand n=%d" % n, _expand, samples, n)
     # The largest energy a frame can have: every sample at -32768.
     rail = b"\x00\x80" * 960
-    assert kernel_util.agree(pcm.use_kernel, "rail", pcm.mean_abs16, rail, 960) == 32768
+    assert kernel_util.agree(use_kernel, "rail", pcm.mean_abs16, rail, 960) == 32768
 
 
 def _resample(audio, blocks, in_rate, out_rate):
@@ -146,4 +145,4 @@ def test_resampler_agrees_across_blocks():
         blocks = [random.getrandbits(9) % 500 for _ in range(12)] + [0, 1, 1, 2]
         audio = kernel_util.rand_s16(sum(blocks))
         what = "resample %d->%d" % (in_rate, out_rate)
-        kernel_util.agree(pcm.use_kernel, what, _resample, audio, blocks, in_rate, out_rate)
+        kernel_util.agree(use_kernel, what, _resample, audio, blocks, in_rate, out_rate)

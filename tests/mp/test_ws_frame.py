@@ -1,10 +1,12 @@
 # WebSocket framing under real MicroPython: RFC 6455 5.7 vectors, the decoder's events and
 # errors, and both kernel variants against each other.
+import kernel_util
 from websock import frame, kernels
 from websock.errors import MessageTooBig, ProtocolError
 from websock.frame import BINARY, CLOSE, CONT, PING, PONG, TEXT
 
 KERNELS = ("viper", "portable")
+use_kernel = kernel_util.select(kernels)  # "portable": the same source as bytecode
 KEY = bytes((0x37, 0xFA, 0x21, 0x3D))
 
 
@@ -40,7 +42,7 @@ def _events(data, part_size=1000, chunk=0):
 
 def test_rfc_6455_5_7_vectors():
     for kernel in KERNELS:
-        kernels.use_kernel(kernel)
+        use_kernel(kernel)
         assert bytes(frame.encode(TEXT, b"Hello")) == _h("810548656c6c6f")
         assert bytes(frame.encode(TEXT, b"Hello", KEY)) == _h("818537fa213d7f9f4d5158")
         assert bytes(frame.encode(PONG, b"Hello", KEY)) == _h("8a8537fa213d7f9f4d5158")
@@ -49,7 +51,7 @@ def test_rfc_6455_5_7_vectors():
         assert _events(_h("810548656c6c6f")) == [(TEXT, b"Hello")]
         assert _events(_h("010348656c80026c6f"), chunk=1) == [(TEXT, b"Hello")]
         assert _events(_h("890548656c6c6f")) == [(PING, b"Hello")]
-    kernels.use_kernel("viper")
+    use_kernel("viper")
 
 
 def test_ping_between_fragments_and_close():
@@ -103,26 +105,26 @@ def test_kernels_agree():
     for n in (0, 1, 3, 4, 5, 63, 640):
         a = bytearray(data)
         b = bytearray(data)
-        kernels.use_kernel("viper")
+        use_kernel("viper")
         kernels.mask(a, 5, n, KEY, 0)
-        kernels.use_kernel("portable")
+        use_kernel("portable")
         kernels.mask(b, 5, n, KEY, 0)
         assert a == b
         kernels.mask(b, 5, n, KEY, 0)
         assert b == data  # masking twice restores
     samples = (b"plain", "é€𝄞".encode(), b"\xc0\xaf", b"\xed\xa0\x80", b"ok\xf4\x90\x80\x80")
     for s in samples:
-        kernels.use_kernel("viper")
+        use_kernel("viper")
         v = kernels.utf8_error(s, 0, len(s))
-        kernels.use_kernel("portable")
+        use_kernel("portable")
         assert kernels.utf8_error(s, 0, len(s)) == v
-    kernels.use_kernel("viper")
+    use_kernel("viper")
 
 
 def test_rc4_vector():
     # RFC 6229, key 0102030405.
     for kernel in KERNELS:
-        kernels.use_kernel(kernel)
+        use_kernel(kernel)
         state = bytearray(258)
         for i in range(256):
             state[i] = i
@@ -133,4 +135,4 @@ def test_rc4_vector():
         out = bytearray(8)
         kernels.keystream(state, out, 0, 8)
         assert bytes(out) == _h("b2396305f03dc027"), kernel
-    kernels.use_kernel("viper")
+    use_kernel("viper")

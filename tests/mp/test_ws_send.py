@@ -11,6 +11,7 @@
 import asyncio
 import gc
 
+import kernel_util
 from websock import (
     BINARY,
     HEADER_ROOM,
@@ -24,6 +25,8 @@ from websock import (
 from websock.frame import CLOSE, CONT, PING, PONG
 
 import mptest
+
+use_kernel = kernel_util.select(kernels)  # "portable": the same source as bytecode
 
 
 class FakeStream:
@@ -115,7 +118,7 @@ async def test_send_inplace_allocates_nothing_in_steady_state():
     n = len(event)
     buf = bytearray(HEADER_ROOM + n)
     for kernel in ("viper", "portable"):
-        kernels.use_kernel(kernel)
+        use_kernel(kernel)
         fake = FakeStream(sink_size=(HEADER_ROOM + n) * 12)
         ws = WebSocket(fake, max_message=1024)
         buf[HEADER_ROOM:] = event
@@ -136,7 +139,7 @@ async def test_send_inplace_allocates_nothing_in_steady_state():
             start = i * (HEADER_ROOM - 10 + n + 4)
             keys.add(bytes(fake.sink[start + 4 : start + 8]))
         assert len(keys) == 11
-    kernels.use_kernel("viper")
+    use_kernel("viper")
 
 
 async def test_back_pressure_drains_and_keeps_bytes():

@@ -22,7 +22,7 @@ for _sub in ("lib", ""):
     if os.path.join(ROOT, _sub) not in sys.path:
         sys.path.insert(0, os.path.join(ROOT, _sub))
 
-import compat  # noqa: E402,F401 - MicroPython shims before device modules
+from tools import hostcompat  # noqa: E402,F401 - MicroPython shims before device modules
 
 TIER = "cpython"
 

@@ -4,10 +4,12 @@ The tree is tools/deploy.py's own stage() output plus a default config.json (Coz
 PCM, board esp32s3_inmp441): .mpy files, main.py as source. Two MicroPython runtimes:
 - WebAssembly (32-bit pointers like the ESP32; tools/bench/device_run.mjs): the xtensawin tree
   `make deploy` copies. Its .mpy files without viper code are byte-identical to bytecode-only
-  ones (checked below, for every file); the five *_viper.mpy hold Xtensa machine code, which this
-  port refuses ("native code in .mpy unsupported"), so the app falls back to its portable
-  kernels, as the ESP32 would without them. On the ESP32 that machine code is loaded into
-  executable memory outside the MicroPython heap.
+  ones (checked below, for every file); the *_viper.mpy hold Xtensa machine code, which this
+  port refuses ("native code in .mpy unsupported"). The kernels have one source (viper code
+  that is also plain Python), so here each is replaced by the bytecode-only build of its source
+  with the decorator lines blanked, as tools/mptest/run.mjs runs them. On the ESP32 the machine
+  code is loaded into executable memory outside the MicroPython heap, so the rows leave those
+  modules' heap out (each measured, in the table, and named in the row's text).
 - unix port (8-byte pointers: a cross-check, not the device's figure): the same tree compiled
   with -march=x64, viper kernels as native code (also outside its heap).
 Per runtime: one boot of the app with an import hook (tools/bench/mp/devboot.py) records what
@@ -21,6 +23,7 @@ usage: .venv/bin/python tools/bench/bench_device.py
 import concurrent.futures
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -89,6 +92,34 @@ def check_bytecode_identical(tree):
     return sorted(native)
 
 
+_DECORATOR = re.compile(r"^(\s*)@micropython\.(viper|native)\s*$", re.M)
+
+
+def strip_native(tree, native):
+    """Each native .mpy of `tree` replaced by the bytecode-only build of its source with the
+    decorator lines blanked (what tools/mptest/run.mjs loads): the same kernels, as plain
+    Python, on a port that cannot load machine code."""
+    mpy_cross = deploy.tool("mpy-cross", "MPY_CROSS")
+    for dest in native:
+        with open(source_of(dest)) as f:
+            text = _DECORATOR.sub(r"\1# (viper decorator stripped for this port)", f.read())
+        src = os.path.join(OUT, "stripped.py")
+        with open(src, "w") as f:
+            f.write(text)
+        proc = subprocess.run([mpy_cross, "-s", dest[:-4] + ".py", "-o",
+                               os.path.join(tree, dest), src], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RunError("%s: the stripped build failed: %s" % (dest, proc.stderr.strip()))
+
+
+def native_module(dest):
+    """'lib/audio/g711_viper.mpy' -> 'audio.g711_viper' (the name the app imports)."""
+    name = dest[:-4]
+    if name.startswith("lib/"):
+        name = name[4:]
+    return name.replace("/", ".")
+
+
 def qstr_pool_bytes(lines):
     """{marker index: qstr pool bytes} from "@@QSTR i" + micropython.qstr_info() lines."""
     out = {}
@@ -124,6 +155,7 @@ def run_wasm(tree, code, kind, what):
     cmd = ["node", os.path.join(TOOLS, "bench", "device_run.mjs"),
            "--mount", tree + ":" + WASM_ROOT, "--mount", HARNESS + ":/harness",
            "--mount", MPSIM + ":/mpsim", "--mount", SESSION + ":/data/session.txt",
+           "--mount", os.path.join(TOOLS, "hostcompat.py") + ":/harness/hostcompat.py",
            "--chdir", WASM_ROOT, "--code",
            "import sys\nsys.path[:] = ['%s', '.frozen', '%s/lib', '/harness', '/mpsim']\n%s"
            % (WASM_ROOT, WASM_ROOT, code)]
@@ -171,8 +203,10 @@ UNIX = Runtime("unix", "x64", run_unix, None, "asyncio.run(%s)")
 
 
 def app_modules(found, root):
-    """(app modules in import order, port modules) from a discovery boot."""
-    files = dict(found["modules"])
+    """(app modules in import order, port modules) from a discovery boot. A module the app
+    dropped from sys.modules after start-up (boot-only) is in the order too: see dropped()."""
+    files = dict(found.get("import_files") or {})
+    files.update(dict(found["modules"]))
     order = [m for m in found["order"] if (files.get(m) or "").startswith(root + "/")]
     port = sorted(m for m, f in files.items() if not (f or "").startswith(root + "/")
                   and m not in _HARNESS_MODULES)
@@ -182,8 +216,16 @@ def app_modules(found, root):
     return order, port
 
 
+def dropped(found, order):
+    """The app modules gone from sys.modules by the end of the run: boot-only code the app
+    let go once used (app/runner.py), whose heap the GC took back."""
+    kept = set(m for m, _ in found["modules"])
+    return [m for m in order if m not in kept]
+
+
 _HARNESS_MODULES = ("devboot", "devcloud", "devimports", "devmeter", "devstub", "vclock", "vi2s",
-                    "vmachine", "vnetwork", "vntptime", "machine", "network", "ntptime")
+                    "vmachine", "vnetwork", "vntptime", "machine", "network", "ntptime",
+                    "hostcompat")
 
 
 def packages(order, root):
@@ -204,6 +246,8 @@ def measure(rt):
     if rt.root_in_vm is None:
         rt.root_in_vm = rt.tree
     native = check_bytecode_identical(rt.tree) if rt is WASM else None
+    if native:
+        strip_native(rt.tree, native)
     found = rt.boot(True)
     order, port = app_modules(found, root)
     pk = packages(order, root)
@@ -218,7 +262,7 @@ def measure(rt):
             raise RunError("%s: the measured runs imported other modules than the discovery run"
                            % rt.name)
     return {"native": native, "found": found, "order": order, "port": port, "each": each,
-            "total": total, "boots": boots}
+            "total": total, "boots": boots, "dropped": dropped(found, order)}
 
 
 # ---- rows ------------------------------------------------------------------------------------
@@ -247,26 +291,40 @@ def _peaks(r):
 
 def rows_from(w, u):
     rows = []
-    w_code, u_code = w["total"]["total"], u["total"]["total"]
+    # The stripped kernels' heap (see the module docstring) is measured and left out.
+    natives = [native_module(d) for d in w["native"]]
+    w_table = _table(w["each"])
+    # The module's own heap, not a qstr pool its names happened to overflow into (that stays).
+    w_kernels = dict((m, b - grown) for m, b, grown in w_table if m in natives)
+    cut = sum(w_kernels.values())
+    boot_only = ", ".join("%s %d" % (m, b) for m, b, _ in w_table if m in w["dropped"])
+    w_code, u_code = w["total"]["total"] - cut, u["total"]["total"]
     w_sum = sum(b for _, b in w["each"]["rows"])
     u_sum = sum(b for _, b in u["each"]["rows"])
     failed = [name for name, _ in w["found"]["failed"]]
-    w_table = _table(w["each"])
-    top = ", ".join("%s %d" % (m, b) for m, b, _ in w_table[:5])
+    top = ", ".join("%s %d" % (m, b) for m, b, _ in w_table[:5] if m not in w_kernels)
     rows.append(row(
         "device_code_heap_bytes", w_code, "micropython", w_table,
         "WebAssembly (32-bit): heap kept by importing what the booted app imported (discovered "
         "by an import hook over a 3-turn run: main.py compiled from source, then %d modules "
         "of the deployed xtensawin .mpy tree, every non-viper file byte-identical to "
         "bytecode-only mpy-cross output), in one fresh interpreter, real collections before "
-        "and after; per module (table, same order, one interpreter) they sum to %d. Not "
-        "counted: the port's own modules (%s) and the %d viper modules this port refuses (%s; "
+        "and after (%d), minus the %d viper modules run here as stripped bytecode (%s: %d B; "
         "on the ESP32 their machine code sits outside the heap; unix x64 keeps %d B of heap for "
-        "them). Top: %s"
-        % (len(w["order"]), w_sum, ", ".join(w["port"]), len(failed), ", ".join(failed),
-           sum(b for m, b in u["each"]["rows"] if m.endswith("_viper")), top)
+        "its native build of them); per module (table, same order, one interpreter) they sum "
+        "to %d. Counted, though the app drops them from sys.modules once booted, so the GC "
+        "takes them back (device_app_ready_heap_bytes shows it): %s. Not counted: the port's "
+        "own modules (%s); imports that failed: %s. Top: %s"
+        % (len(w["order"]), w["total"]["total"], len(w_kernels),
+           ", ".join("%s %d" % kv for kv in sorted(w_kernels.items())), cut,
+           sum(b for m, b in u["each"]["rows"] if m.endswith("_viper")), w_sum,
+           boot_only or "none", ", ".join(w["port"]), ", ".join(failed) or "none", top)
         + ". A module whose names overflowed the interned-string (qstr) pool carries the next "
         "pool (table column 3): %s" % _pool_note(w_table)))
+    for b in w["boots"]:
+        b["raw_entry_peak"] = b["entry_peak"]
+        b["entry_peak"] -= cut
+        b["exit_peak"] -= cut
     w_peak, w_peaks, w_exits = _peaks(w)
     u_peak, u_peaks, u_exits = _peaks(u)
     b0 = w["boots"][0]
@@ -279,10 +337,19 @@ def rows_from(w, u):
         "into the player, %d underruns): peak of gc.mem_alloc() after a real collection at "
         "every scheduler pass (%d passes; peak in %s), code included (and ~2 KB of the "
         "stand-ins' own buffers), above the heap before the first app import; median of %d "
-        "runs %s, each in a fresh interpreter. Upper bound counting the garbage of the "
-        "busiest pass too: %s"
+        "runs %s, each in a fresh interpreter, less the %d B of the stripped viper modules "
+        "(as in device_code_heap_bytes; as measured: %s). Upper bound counting the garbage of "
+        "the busiest pass too: %s"
         % (b0["messages"], b0["player"]["bytes_in"], b0["player"]["underruns"], b0["passes"],
-           b0["where"], RUNS, w_peaks, w_exits)))
+           b0["where"], RUNS, w_peaks, cut, sorted(b["raw_entry_peak"] for b in w["boots"]),
+           w_exits)))
+    w_ready = statistics.median(b["ready"] - cut for b in w["boots"])
+    rows.append(row(
+        "device_app_ready_heap_bytes", w_ready, "micropython", None,
+        "WebAssembly (32-bit): the same runs, the heap after a real collection once the app is "
+        "booted, connected and idle in READY, before the first turn (median of %d: %s), less "
+        "the %d B of the stripped viper modules: code and buffers the app keeps, boot-only "
+        "modules already dropped" % (RUNS, sorted(b["ready"] - cut for b in w["boots"]), cut)))
     rows.append(row(
         "device_code_heap_bytes_unix", u_code, "micropython-unix", _table(u["each"]),
         "unix port, 8-byte pointers (cross-check, not the device's figure): the same imports "

@@ -20,7 +20,7 @@ for _sub in ("lib", "firmware", ""):
     if os.path.join(ROOT, _sub) not in sys.path:
         sys.path.insert(0, os.path.join(ROOT, _sub))
 
-import compat  # noqa: E402,F401 - MicroPython shims before device modules
+from tools import hostcompat  # noqa: E402,F401 - MicroPython shims before device modules
 
 TIER = "simulator"
 PRESSES = [(1.0, 2.0), (7.0, 8.0), (13.0, 14.0)]  # each answer plays out before the next press

@@ -27,7 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 OUT = os.path.join(ROOT, "out")
 sys.path[:0] = [os.path.join(ROOT, "lib"), os.path.join(ROOT, "firmware"), ROOT]
 
-import compat  # noqa: E402,F401 - MicroPython shims before any device module
+from tools import hostcompat  # noqa: E402,F401 - MicroPython shims before any device module
 
 TIERS = (
     ("micropython", "MicroPython 1.27 WebAssembly build under Node (tools/mptest, "
@@ -37,7 +37,7 @@ TIERS = (
      "native, 8-byte pointers, so its heap figures are a cross-check, not the device's"),
     ("simulator", "the real app (firmware/app) on virtual hardware against the fake cloud on "
      "127.0.0.1, CPython, real time (tools/sim)"),
-    ("cpython", "host CPython, device code through lib/compat.py"),
+    ("cpython", "host CPython, device code through tools/hostcompat.py"),
 )
 
 
@@ -63,6 +63,7 @@ def required():
         # What the device needs in RAM (tools/bench/bench_device.py), report only.
         ("device_code_heap_bytes", None),
         ("device_app_peak_heap_bytes", None),
+        ("device_app_ready_heap_bytes", None),
         ("device_code_heap_bytes_unix", None),
         ("device_app_peak_heap_bytes_unix", None),
         ("heap_ratio_unix_vs_32bit", None),

@@ -16,10 +16,9 @@ _parts = __file__.split("/")
 _ROOT = "/".join(_parts[:-3]) or "."
 sys.path.insert(0, _ROOT + "/lib")
 
-try:
-    import compat  # noqa: F401 - CPython: the MicroPython shims websock expects
-except ImportError:
-    pass
+if sys.implementation.name != "micropython":
+    sys.path.insert(1, _ROOT)
+    from tools import hostcompat  # noqa: F401 - CPython: the MicroPython shims websock expects
 
 import asyncio  # noqa: E402
 import json  # noqa: E402

@@ -18,10 +18,10 @@ _tables = {}
 
 
 def _g711():
-    lib = os.path.join(ROOT, "lib")
-    if lib not in sys.path:
-        sys.path.insert(0, lib)
-    import compat  # noqa: F401 - the `micropython` shim g711's viper kernel imports
+    for path in (os.path.join(ROOT, "lib"), ROOT):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    from tools import hostcompat  # noqa: F401,I001 - the `micropython` shim g711's kernel needs
     from audio import g711
 
     return g711
@@ -30,9 +30,13 @@ def _g711():
 def _tables_for(codec):
     if codec not in _tables:
         g711 = _g711()
-        code_of = g711.alaw_code if codec == "g711a" else g711.ulaw_code
-        enc = np.array([code_of(s) for s in range(-32768, 32768)], dtype=np.uint8)
-        raw = g711._ALAW_TO_PCM if codec == "g711a" else g711._ULAW_TO_PCM
+        # Every int16 sample once, in the order -32768..32767, through the device's encoder.
+        every = np.arange(-32768, 32768, dtype="<i2").tobytes()
+        enc = np.zeros(65536, dtype=np.uint8)
+        encode = g711.encode_alaw if codec == "g711a" else g711.encode_ulaw
+        encode(every, memoryview(enc))
+        tables = g711._tables()
+        raw = tables.ALAW_TO_PCM if codec == "g711a" else tables.ULAW_TO_PCM
         dec = np.frombuffer(raw, dtype="<i2").copy()
         _tables[codec] = (enc, dec)
     return _tables[codec]

@@ -18,6 +18,11 @@ import sys
 
 import micropython
 
+try:
+    import hostcompat  # noqa: F401 - the host's `compat` (stream fakes), before any test module
+except ImportError:  # CPython (tests/test_soak_heap.py): tools/hostcompat.py, loaded already
+    from tools import hostcompat  # noqa: F401
+
 TIER = "webassembly"
 ROOT = ""
 SHARED = None

@@ -74,6 +74,8 @@ async function runModule(file, opts, bench) {
   mountTree(mp, path.join(ROOT, "boards"), "/boards", true);
   mountTree(mp, path.join(ROOT, "tests"), "/tests", false);
   mountTree(mp, HERE, "/harness", true);
+  // mptest.py imports it: the host's `compat` for the tests' stream fakes, never deployed.
+  mp.FS.writeFile("/harness/hostcompat.py", fs.readFileSync(path.join(ROOT, "tools", "hostcompat.py")));
   const haveShared = fs.existsSync(path.join(SHARED, "fixtures"));
   if (haveShared) mountTree(mp, path.join(SHARED, "fixtures"), "/shared/fixtures", false);
   const name = path.basename(file, ".py");

@@ -53,6 +53,8 @@ def make_tree(top):
     for name in ("lib", "firmware", "boards", "tests"):
         os.symlink(os.path.join(ROOT, name), os.path.join(top, name))
     os.symlink(HERE, os.path.join(top, "harness"))
+    # mptest.py imports it: the host's `compat` (tools/hostcompat.py), '' on the path.
+    os.symlink(os.path.join(ROOT, "tools", "hostcompat.py"), os.path.join(top, "hostcompat.py"))
     fixtures = os.path.join(SHARED, "fixtures")
     if not os.path.isdir(fixtures):
         return False

@@ -1,6 +1,6 @@
 # One boot of a board, for the OTA fault tests, under either runtime:
 #     micropython tools/ota/device.py SPEC.json     (the unix port: real sockets and ssl)
-#     python -u tools/ota/device.py SPEC.json       (CPython: device code through lib/compat.py)
+#     python -u tools/ota/device.py SPEC.json       (CPython, tools/hostcompat.py)
 # SPEC: {"root": the board's filesystem (a directory), "kill": a step name or null,
 #        "disk_bytes": writes through the OTA client fail with ENOSPC past this many, or null,
 #        "free_bytes": what statvfs says is free, or null}
@@ -88,8 +88,9 @@ def main():
     else:
         # The board's entries first, then the interpreter's own library (not this directory).
         here = sys.path[0]
-        sys.path[:] = ["", "lib"] + [p for p in sys.path[1:] if p and p != here]
-        import compat  # noqa: F401 - MicroPython's time/asyncio/micropython on CPython
+        repo = os.path.dirname(os.path.dirname(os.path.abspath(here)))
+        sys.path[:] = ["", "lib"] + [p for p in sys.path[1:] if p and p != here] + [repo]
+        from tools import hostcompat  # noqa: F401 - MicroPython's time/asyncio/... on CPython
     sys.modules["machine"] = machine
     g = {"__name__": "__main__"}
     with open("boot.py") as f:

@@ -19,7 +19,7 @@ for _sub in ("lib", "firmware", ""):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-import compat  # noqa: E402,F401 - MicroPython shims before any device module
+from tools import hostcompat  # noqa: E402,F401 - MicroPython shims before any device module
 
 DEFAULT_MIC = os.path.join(ROOT, "tests", "data", "mic", "question.wav")
 FAKE_TOKEN = "sim-token"  # what the built-in fake cloud expects
@@ -261,7 +261,7 @@ class Simulation:
         clock = LoopClock() if o.virtual_time else RealClock()
         if o.virtual_time:
             loop = asyncio.get_running_loop()
-            compat.use_clock_ns(lambda: int(loop.time() * 1e9))  # the app's ticks: loop time
+            hostcompat.use_clock_ns(lambda: int(loop.time() * 1e9))  # the app's ticks: loop time
         # Sim time of the virtual hardware's t=0 (both clocks are the same monotonic source).
         self._clock_offset = clock._t0 / 1e9 - self._loop_t0
         hw = None
@@ -313,7 +313,7 @@ class Simulation:
             from tools.sim.gaps import gaps
 
             if o.virtual_time:
-                compat.use_clock_ns(None)
+                hostcompat.use_clock_ns(None)
             self.monitor.stop()
             self.result.gaps = gaps(self.result, self.monitor)
             if cloud is not None:

@@ -9,8 +9,8 @@
 # the one stand-in for the network, an in-memory WebSocket server (devcloud.py). The hardware is
 # the simulator's MicroPython virtual hardware (tools/mpsim: vmachine, vi2s, vnetwork,
 # vntptime) in sys.modules. The WebAssembly port's asyncio has no StreamReader/StreamWriter, so
-# there the I2S buses also offer lib/compat.py's host stream contract (PollI2S below), which
-# the app's compat.stream_reader/stream_writer then use.
+# there the I2S buses also offer tools/hostcompat.py's host stream contract (PollI2S below), and
+# its poll adapters stand in for asyncio's two stream classes the app's compat builds.
 #
 # Figures (devmeter.py says how they are read): the heap before any app module is imported is
 # the baseline (harness code, the virtual hardware modules and the whole session file are in
@@ -48,7 +48,7 @@ def install_hardware(wifi):
     if devmeter.WASM:
 
         class PollI2S(vi2s.I2S):
-            # The host stream contract (lib/compat.py) over vi2s's non-blocking reads and
+            # The host stream contract (tools/hostcompat.py) over vi2s's non-blocking reads and
             # writes, in asyncio mode from the start as after the first poll on the board.
             def __init__(self, *args, **kwargs):
                 super().__init__(*args, **kwargs)
@@ -64,6 +64,14 @@ def install_hardware(wifi):
                 return 1
 
         vmachine.I2S = PollI2S
+        # The app runs the device's own compat (lib/compat.py, measured with the app), whose
+        # streams are asyncio.StreamReader/StreamWriter: this port's asyncio has none, so the
+        # host's poll adapters stand in for those two names only.
+        import hostcompat
+
+        sys.modules.pop("compat", None)  # hostcompat put itself there: not here
+        asyncio.StreamReader = hostcompat.PollReader
+        asyncio.StreamWriter = hostcompat.stream_writer_asyncio
     sys.modules["machine"] = vmachine
     sys.modules["network"] = vnetwork
     sys.modules["ntptime"] = vntptime
@@ -79,6 +87,7 @@ class ImportLog:
 
         self.order = []
         self.failed = []
+        self.files = {}  # name -> __file__ when imported (boot-only modules leave sys.modules)
         self._orig = builtins.__import__
         builtins.__import__ = self._import
 
@@ -92,6 +101,7 @@ class ImportLog:
         for key in sys.modules:
             if key not in before and key not in self.order:
                 self.order.append(key)
+                self.files[key] = getattr(sys.modules[key], "__file__", None)
         return mod
 
 
@@ -166,6 +176,9 @@ async def run(args):
         assert app is not None, "the app did not start"
         assert await _until(lambda: app.sm.state == S.READY), \
             "not READY: %s" % S.STATE_NAMES[app.sm.state]
+        # Booted, connected and idle: what the app keeps between turns (boot-only code gone).
+        await asyncio.sleep_ms(GAP_MS)
+        out["ready"] = await devmeter.settle() - base
         player = app.audio.player
         for turn in range(1, TURNS + 1):
             holder[1] = turn
@@ -180,9 +193,9 @@ async def run(args):
             out["turns"] = turn
             await asyncio.sleep_ms(GAP_MS)
         out["player"] = dict(player.stats)
+        # (audio.pcm, audio.g711 and websock.kernels have one kernel source, no choice)
         out["kernels"] = {name: getattr(sys.modules.get(name), "KERNEL", None)
-                          for name in ("audio.pcm", "audio.g711", "b64", "cloud.jscan",
-                                       "websock.kernels")}
+                          for name in ("b64", "cloud.jscan")}
     finally:
         meter.uninstall()
         task.cancel()
@@ -203,6 +216,7 @@ async def run(args):
     if imports is not None:
         out["order"] = imports.order
         out["failed"] = imports.failed
+        out["import_files"] = imports.files
     del main_globals
     gc.collect()
     emit("app", out)
