@@ -154,11 +154,11 @@ async def _play_through_app_downlink(messages):
     from app.log import Log
 
     import boards
-    from tools.vhw.clock import RealClock
+    from tools.vhw.clock import LoopClock
     from tools.vhw.install import install
 
     board = boards.load("esp32s3_inmp441")
-    hw_patch = install(clock=RealClock(), chip=board.CHIP)
+    hw_patch = install(clock=LoopClock(), chip=board.CHIP)
     server = None
     try:
         import machine
@@ -206,7 +206,9 @@ def test_coze_go_chat_capture_plays_through_the_app_downlink(chat_capture):
     received, report = run(_uplink_replay(chat_capture))
     assert report == {"connections": 1, "departures": []}
     assert received[0] == chat_capture.downs()
-    events, speaker, stats, log = run(_play_through_app_downlink(received[0]))
+    # On virtual time: the burst's 9.7 s play out on the loop's clock, whatever the host's load
+    # (in real time a busy host starved the speaker task and the check had to allow 5% gaps).
+    events, speaker, stats, log = run(_play_through_app_downlink(received[0]), virtual_time=True)
     assert events.count(S.E_AUDIO) == 1 and events[-1] == S.E_TURN_DONE
     want = np.frombuffer(b"".join(
         base64.b64decode(m["data"]["content"]) for m in chat_capture.downs()
@@ -214,7 +216,7 @@ def test_coze_go_chat_capture_plays_through_the_app_downlink(chat_capture):
     assert len(want) / 24000 > 9.0
     played = compare_played(speaker, want)
     assert played["reason"] is None, played
-    assert sum(n for _, n in played["gaps"]) < 0.05 * len(want), played["gaps"]
+    assert played["gaps"] == [], played["gaps"][:8]
     assert stats["underruns"] == 0
     assert any("bot" in line and "天气" in line for line in log)  # the answer text was logged
 

@@ -85,13 +85,17 @@ class ScriptedCloud:
         self.inbox.append(payload)
         self._wake.set()
 
-    async def recv(self):
+    async def recv_part(self):
+        # websock's receive interface: each message is handed over as one (final) part.
         while not self.inbox:
             if self.closed:
                 raise ConnectionClosed(1000, 1000, "")
             self._wake.clear()
             await self._wake.wait()
-        return TEXT, memoryview(self.inbox.pop(0))
+        self.part = self.inbox.pop(0)
+        self.part_len = len(self.part)
+        self.fin = True
+        return TEXT
 
     async def send_text(self, text):
         self.on_text(text)
