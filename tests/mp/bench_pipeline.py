@@ -44,7 +44,7 @@ CHAT = mptest.path("/shared/fixtures/coze-go/websocket_chat_success.txt")
 DEFAULT_SESSION = mptest.path("/tests/data/bench/default_session.txt")
 BOARD = "esp32s3_inmp441"
 SPEED = 4  # speaker and pacing clock: audio seconds per real second
-# The device holds no whole message (lib/websock recv_part: 1 KB parts; the session's walker
+# The device holds no whole message (lib/websock recv_part: 2 KB parts; the session's walker
 # keeps a 4 KB shrunk copy of each event): the same config takes the capture's bursty ~20 KB
 # messages as it takes paced ones.
 _FRAMES = 20
@@ -818,7 +818,7 @@ async def replay(cfg, source, paced):
 
 def _replay_what(r, what):
     return ("%s: %d messages (largest %d B), %d audio bytes into the player, after gc.collect() "
-            "at each message boundary, median of %d replays %s; includes the WebSocket's 1 KB "
+            "at each message boundary, median of %d replays %s; includes the WebSocket's 2 KB "
             "part buffer, the session's 4 KB event copy, player ring %d B "
             "(%d ms at the speaker rate)" % (what, r["messages"], r["largest"], r["player_in"],
                                                len(r["peaks"]), r["peaks"], r["ring"],

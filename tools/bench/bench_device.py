@@ -151,10 +151,10 @@ def _parse(stdout, kind, what):
     raise RunError("%s reported nothing: %s" % (what, tail))
 
 
-def run_wasm(tree, code, kind, what):
+def run_wasm(tree, code, kind, what, session=SESSION):
     cmd = ["node", os.path.join(TOOLS, "bench", "device_run.mjs"),
            "--mount", tree + ":" + WASM_ROOT, "--mount", HARNESS + ":/harness",
-           "--mount", MPSIM + ":/mpsim", "--mount", SESSION + ":/data/session.txt",
+           "--mount", MPSIM + ":/mpsim", "--mount", session + ":/data/session.txt",
            "--mount", os.path.join(TOOLS, "hostcompat.py") + ":/harness/hostcompat.py",
            "--chdir", WASM_ROOT, "--code",
            "import sys\nsys.path[:] = ['%s', '.frozen', '%s/lib', '/harness', '/mpsim']\n%s"
@@ -163,7 +163,7 @@ def run_wasm(tree, code, kind, what):
     return _parse(proc.stdout + proc.stderr, kind, what)
 
 
-def run_unix(tree, code, kind, what):
+def run_unix(tree, code, kind, what, session=SESSION):
     binary = os.path.join(os.path.dirname(sys.executable), "micropython")
     boot = ("import sys\nsys.path[:] = [%r, '.frozen', %r, %r, %r]\nimport asyncio\n%s"
             % (tree, tree + "/lib", HARNESS, MPSIM, code))
@@ -181,12 +181,14 @@ class Runtime:
         self.awaiter = awaiter  # how top-level code waits for a coroutine on this port
         self.tree = None
 
-    def boot(self, discover):
+    def boot(self, discover, session=SESSION, frames=22):
         # unix: a collection before every task step (devmeter.py); its cost is only time here.
-        args = {"root": self.root_in_vm, "session": self.session(), "wifi": WIFI,
-                "discover": discover, "every_step": self.runner is run_unix and not discover}
+        # frames: the server's limit_config pacing (audio deltas per second); UNPACED: none.
+        args = {"root": self.root_in_vm, "session": self.session(session), "wifi": WIFI,
+                "discover": discover, "every_step": self.runner is run_unix and not discover,
+                "frames": frames, "turn_ms": 60000}
         code = "import devboot\n" + self.awaiter % ("devboot.main(%r)" % args)
-        return self.runner(self.tree, code, "app", "%s app run" % self.name)
+        return self.runner(self.tree, code, "app", "%s app run" % self.name, session)
 
     def imports(self, mode, order, port_modules, packages):
         args = {"root": self.root_in_vm, "wifi": WIFI, "mode": mode, "order": order,
@@ -194,8 +196,8 @@ class Runtime:
         code = "import devimports\n" + self.awaiter % ("devimports.main(%r)" % args)
         return self.runner(self.tree, code, "imports", "%s import measurement" % self.name)
 
-    def session(self):
-        return "/data/session.txt" if self.runner is run_wasm else SESSION
+    def session(self, path=SESSION):
+        return "/data/session.txt" if self.runner is run_wasm else path
 
 
 WASM = Runtime("WebAssembly", "xtensawin", run_wasm, WASM_ROOT, "await %s")
@@ -254,7 +256,11 @@ def measure(rt):
     each = rt.imports("each", order, port, pk)
     total = rt.imports("total", order, port, pk)
     boots = [rt.boot(False) for _ in range(RUNS)]
-    for b in boots:
+    unpaced = []
+    burst = unpaced_session() if rt is WASM else None
+    if burst is not None:
+        unpaced = [rt.boot(False, burst, UNPACED) for _ in range(RUNS)]
+    for b in boots + unpaced:
         if b["turns"] != 3 or b["errors"] or b["crashes"]:
             raise RunError("%s app run failed: %d turns, errors %s, crashes %s"
                            % (rt.name, b["turns"], b["errors"], b["crashes"]))
@@ -262,7 +268,42 @@ def measure(rt):
             raise RunError("%s: the measured runs imported other modules than the discovery run"
                            % rt.name)
     return {"native": native, "found": found, "order": order, "port": port, "each": each,
-            "total": total, "boots": boots, "dropped": dropped(found, order)}
+            "total": total, "boots": boots, "unpaced": unpaced, "dropped": dropped(found, order)}
+
+
+UNPACED = 1000000  # deltas per second: no pacing at all
+CAPTURE = os.path.join(os.path.dirname(ROOT), "shared", "fixtures", "coze-go",
+                       "websocket_chat_success.txt")
+
+
+def unpaced_session():
+    """default_session.txt with each turn's answer replaced by the coze-go capture's (56 audio
+    deltas of up to ~20 KB, the real server's unpaced burst), written under out/; None where
+    ../shared is absent."""
+    if not os.path.exists(CAPTURE):
+        return None
+    with open(CAPTURE, "rb") as f:
+        lines = f.read().split(b"\n")
+    pairs = [(lines[i], lines[i + 1]) for i in range(0, len(lines) - 1, 2)]
+    start = [i for i, (_, m) in enumerate(pairs) if b'"conversation.chat.created"' in m][0]
+    answer = [p for p in pairs[start:] if p[0] == b"receive"]
+    with open(SESSION, "rb") as f:
+        lines = f.read().split(b"\n")
+    out, skipping = [], False
+    for i in range(0, len(lines) - 1, 2):
+        kind, msg = lines[i], lines[i + 1]
+        if kind == b"send":
+            skipping = b'"input_audio_buffer.complete"' in msg
+            out.append((kind, msg))
+            if skipping:
+                out.extend(answer)
+        elif not skipping:
+            out.append((kind, msg))
+    os.makedirs(OUT, exist_ok=True)
+    path = os.path.join(OUT, "unpaced_session.txt")
+    with open(path, "wb") as f:
+        f.write(b"".join(k + b"\n" + m + b"\n" for k, m in out))
+    return path
 
 
 # ---- rows ------------------------------------------------------------------------------------
@@ -343,6 +384,21 @@ def rows_from(w, u):
         % (b0["messages"], b0["player"]["bytes_in"], b0["player"]["underruns"], b0["passes"],
            b0["where"], RUNS, w_peaks, cut, sorted(b["raw_entry_peak"] for b in w["boots"]),
            w_exits)))
+    if w["unpaced"]:
+        for b in w["unpaced"]:
+            b["entry_peak"] -= cut
+        ups = sorted(b["entry_peak"] for b in w["unpaced"])
+        b0 = w["unpaced"][0]
+        rows.append(row(
+            "device_app_peak_heap_bytes_unpaced", statistics.median(ups), "micropython", None,
+            "WebAssembly (32-bit): the same default config and the same 3 turns, each answered "
+            "with the coze-go capture's reply sent unpaced (%d messages, the largest ~20 KB; "
+            "%d B into the player): peak as in device_app_peak_heap_bytes, median of %d runs %s"
+            % (b0["messages"], b0["player"]["bytes_in"], RUNS, ups)))
+    else:
+        rows.append(row("device_app_peak_heap_bytes_unpaced", None, "micropython", None,
+                        "skipped: ../shared/fixtures is absent (the row replays the coze-go "
+                        "capture)"))
     w_ready = statistics.median(b["ready"] - cut for b in w["boots"])
     rows.append(row(
         "device_app_ready_heap_bytes", w_ready, "micropython", None,

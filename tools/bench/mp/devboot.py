@@ -136,7 +136,7 @@ class Lines:
 async def run(args):
     vmachine = install_hardware(args["wifi"])
     groups = devcloud.load(args["session"])
-    cloud = devcloud.Cloud(groups)
+    cloud = devcloud.Cloud(groups, args.get("frames", 22))
     meter = devmeter.PassMeter()
     meter.every_step = args.get("every_step", False)
     imports = ImportLog() if args.get("discover") else None
@@ -188,7 +188,8 @@ async def run(args):
             vmachine.drive(BUTTON_GPIO, None)
             ok = await _until(lambda t=turn, p=played: cloud.streams[-1].turns >= t
                               and player.stats["bytes_in"] > p
-                              and app.sm.state == S.READY and player.idle.is_set())
+                              and app.sm.state == S.READY and player.idle.is_set(),
+                              args.get("turn_ms", _WAIT_MS))
             assert ok, "turn %d stuck in %s" % (turn, S.STATE_NAMES[app.sm.state])
             out["turns"] = turn
             await asyncio.sleep_ms(GAP_MS)

@@ -235,8 +235,9 @@ class ServerStream:
 class Cloud:
     """connect(url, headers) for app.runner.main: one ServerStream per connection."""
 
-    def __init__(self, groups):
+    def __init__(self, groups, frames=22):
         self.groups = groups
+        self.frames = frames  # limit_config's frames per second (a huge number: unpaced)
         self.streams = []
         self._scratch = bytearray(_SCRATCH)
 
@@ -244,6 +245,6 @@ class Cloud:
         # Imported here, after the benchmark's baseline: these are the app's own modules.
         from websock.client import WebSocket
 
-        stream = ServerStream(self.groups, self._scratch)
+        stream = ServerStream(self.groups, self._scratch, self.frames)
         self.streams.append(stream)
         return WebSocket(stream)  # as runner.make_connect opens it
