@@ -209,3 +209,14 @@ def test_every_trial_is_written_with_its_inputs_and_evidence(tmp_path, monkeypat
         (entry,) = json.load(f)
     assert entry["said"] == "Stop." and entry["false"] == 2 and entry["barge"] == [True, 210.0]
     assert entry["segments"] == [[3.3, 4.31]]
+
+
+def test_the_pins_lagging_the_scripted_end_is_no_interruption():
+    # The next answer runs to the end of the run; its last 20 ms are still in the TX DMA when
+    # the run stops (a full-bench trial at -6 dB was counted false for exactly this).
+    segs = [(3.22, 6.06), (8.37, 8.80)]
+    events = M.interruptions(segs, 3.0, [6.1], user_spans=[(5.82, 7.67)], run_end_s=8.82)
+    assert events == [(6.1, False)]
+    # 60 ms before the end is a real cut.
+    assert M.interruptions([(8.37, 8.76)], 3.0, [], user_spans=[], run_end_s=8.82) == [
+        (8.76, True)]

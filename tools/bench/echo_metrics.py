@@ -31,6 +31,9 @@ DETECT_S = 2.0
 NATURAL_TOL_S = 0.15  # a segment this close to the answer's length played it whole
 # Nothing the user says can stop the speaker sooner: one 16 ms mic DMA buffer, one 20 ms frame.
 MIN_REACTION_S = 0.036
+# The pins lag the app by the TX DMA's depth and a chunk (<= 36 ms at 16 kHz): a segment that
+# ends this close to the run's end was cut by the scripted end, not by anything the device did.
+RUN_END_TOL_S = 0.05
 
 
 def active_windows(samples, rate, threshold=SILENT_LSB):
@@ -105,7 +108,7 @@ def interruptions(segs, answer_s, cancels, user_spans, run_end_s, hold_s=HOLD_S)
     used = set()
     events = []
     for start, end in segs:
-        if end - start >= answer_s - NATURAL_TOL_S or end >= run_end_s - WINDOW_MS / 1000:
+        if end - start >= answer_s - NATURAL_TOL_S or end >= run_end_s - RUN_END_TOL_S:
             continue
         mine = [i for i, c in enumerate(cancels) if start <= c <= end + MERGE_S]
         used.update(mine)
