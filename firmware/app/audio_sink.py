@@ -36,7 +36,8 @@ class AudioSink:
         self.active = False  # this message's audio is being written
         self.known = None  # the message is audio (True), or its type has not come (None)
         self.seen = False  # the message had an audio field
-        self.dropped = None  # why the rest of this delta is not played (None: it is)
+        self.dropped = False  # the rest of this delta is not played
+        self.why = None  # what was wrong with it, to tell the user (None: stale, said nothing)
         self.fresh = False  # audio was committed early: the reply's first audio may be here
 
     # -- the walker's sink interface (cloud/jscan.py) ----------------------------------------
@@ -98,7 +99,7 @@ class AudioSink:
             player.rollback()
             return False
         self.active = False
-        if wanted and self.dropped is None:
+        if wanted and not self.dropped:
             some = player.held() > 0
             player.commit()
             return some
@@ -107,6 +108,7 @@ class AudioSink:
 
     def _drop(self, why):
         self.active = False
-        if self.dropped is None:
-            self.dropped = why or "stale"
+        if not self.dropped:
+            self.dropped = True
+            self.why = why
         self.player.rollback()

@@ -89,9 +89,9 @@ class Downlink:
         sink = self.sink
         if not sink.seen:
             self.log.warn("cloud", "%s %s: no audio field" % (event.type, event.id))
-        elif sink.dropped is not None and sink.dropped != "stale":
+        elif sink.why is not None:
             self.log.warn("cloud", "%s %s: %s; the rest of this delta is dropped"
-                          % (event.type, event.id, sink.dropped))
+                          % (event.type, event.id, sink.why))
         if sink.finish(not event.stale):
             self._audio_started(event.stream_id)
 
