@@ -196,10 +196,12 @@ def _echo_rms(r):
     return float(np.sqrt(np.mean(window.astype(float) ** 2)))
 
 
-@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
-def test_the_speaker_volume_scales_the_echo(wavs, runtime):
-    unity = _simulate(wavs, runtime, echo_db=-6)
-    quieter = _simulate(wavs, runtime, echo_db=-6, volume=58)  # 12 steps of 0.5 dB
+def test_the_speaker_volume_scales_the_echo(wavs):
+    # CPython on virtual time only: the room (tools/mpsim/vroom.py) is the same code under both
+    # runtimes, and a level to 0.5 dB measured in real time depended on the host (a loaded
+    # MicroPython run lost mic frames inside the window and read -6.6 dB).
+    unity = _simulate(wavs, "cpython", echo_db=-6)
+    quieter = _simulate(wavs, "cpython", echo_db=-6, volume=58)  # 12 steps of 0.5 dB
     assert unity.crashed is None and quieter.crashed is None
     ratio_db = 20 * np.log10(_echo_rms(quieter) / _echo_rms(unity))
     assert ratio_db == pytest.approx(-6.0, abs=0.5)
