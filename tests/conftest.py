@@ -18,6 +18,29 @@ from tools import hostcompat  # noqa: E402,F401 - MicroPython shims, the host co
 # tests/mp/ holds MicroPython-tier modules; tools/mptest/run.mjs runs those, not pytest.
 collect_ignore = ["mp"]
 
+# Modules whose tests must all run on one pytest-xdist worker: they share a module-scoped
+# fixture that does the expensive part once (the fault-matrix subset), or one external resource
+# (Chromium). xdist's own `--dist loadgroup` no longer groups under pytest 9.2 (its worker renames
+# node ids through a private attribute pytest stopped reading), so the scheduler groups by path.
+ONE_WORKER_MODULES = ("tests/test_fault_matrix.py", "tests/test_setup_browser.py")
+
+
+def xdist_scope(nodeid):
+    """The work unit a test is scheduled in: its module for ONE_WORKER_MODULES, else itself."""
+    module = nodeid.split("::", 1)[0]
+    return module if module in ONE_WORKER_MODULES else nodeid
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own, which would pick by --dist
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OneWorkerModules(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return xdist_scope(nodeid)
+
+    return OneWorkerModules(config, log)
+
 
 @pytest.fixture
 def shared_fixtures():

@@ -27,9 +27,8 @@ def results():
     return {r["name"]: r for r in out}
 
 
-# One xdist group (make test runs pytest with --dist loadgroup): the module-scoped fixture then
-# runs the subset once, on one worker, instead of once on every worker that got a scenario.
-@pytest.mark.xdist_group("fault-matrix")
+# conftest.py ONE_WORKER_MODULES schedules this module on one xdist worker: the module-scoped
+# fixture then runs the subset once, instead of once on every worker that got a scenario.
 @pytest.mark.parametrize("name", faultmatrix.FAST)
 def test_fault_scenario_recovers(results, name):
     res = results[name]
@@ -71,3 +70,15 @@ def test_garbage_check_accepts_spliced_reply_and_rejects_noise():
     assert bad > 0 and 690 <= first <= 750
     assert checks.played_any(played, reply[1000:1480]) is False
     assert checks.played_any(played, reply[2000:2300]) is True
+
+
+def test_the_subset_is_one_xdist_work_unit_and_other_tests_are_not():
+    from conftest import ONE_WORKER_MODULES, xdist_scope
+
+    ids = ["tests/test_fault_matrix.py::test_fault_scenario_recovers[%s]" % n
+           for n in faultmatrix.FAST]
+    assert {xdist_scope(i) for i in ids} == {"tests/test_fault_matrix.py"}
+    other = "tests/test_sim_e2e.py::test_x[cpython]"
+    assert xdist_scope(other) == other
+    for module in ONE_WORKER_MODULES:
+        assert os.path.exists(os.path.join(ROOT, module)), module

@@ -36,7 +36,7 @@ BOT_ID = "7400000000000000000"
 URL_S = 180  # the page is up (a first MicroPython run builds the deployed tree)
 SESSION_S = 240  # the restarted app's whole push-to-talk session
 
-pytestmark = pytest.mark.xdist_group("setup_browser")  # one Chromium at a time per run
+# One Chromium at a time per run: conftest.py ONE_WORKER_MODULES keeps this module on one worker.
 
 
 def _need_chromium():

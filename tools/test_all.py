@@ -44,9 +44,9 @@ def counts_from_line(output, label):
 def tier_pytest():
     report = os.path.join(OUT, "pytest.xml")
     # Simulated sessions mostly wait on real time, so workers overlap well even on 2 cores.
-    # loadgroup: tests marked with one xdist_group share a worker (the fault-matrix subset).
+    # tests/conftest.py schedules: each test on its own, but a module that shares one expensive
+    # fixture (the fault-matrix subset) on one worker.
     code, _ = run([PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", PYTEST_WORKERS,
-                   "--dist", "loadgroup",
                    "--junitxml=" + report, "tests"])
     try:
         suite = ET.parse(report).getroot()
