@@ -244,3 +244,11 @@ def test_compare_played_finds_what_is_missing_reordered_or_extra():
     assert "early" in compare_played(np.concatenate([lead, want[:4000]]), want)["reason"]
     assert "after" in cmp(want, lead, want[:10])["reason"]  # played again
     assert "silent" in compare_played(np.zeros(9000, np.int16), want)["reason"]
+
+
+def test_virtual_time_is_refused_where_the_clock_is_not_the_simulators():
+    p = _cli("--virtual-time", "--runtime", "micropython")
+    assert p.returncode != 0
+    assert p.stderr.strip().splitlines() == [
+        "sim: --virtual-time needs --runtime cpython and the built-in fake cloud (no --url, "
+        "no --setup)"]

@@ -10,13 +10,12 @@ session ran and ended cleanly, otherwise 1 with a one-line reason.
 """
 
 import argparse
-import asyncio
 import json
 import os
 import sys
 
 from tools.sim.gaps import describe
-from tools.sim.harness import DEFAULT_MIC, ROOT, SimOptions, Simulation
+from tools.sim.harness import DEFAULT_MIC, ROOT, SimOptions, run_simulation
 from tools.sim.metrics import report
 from tools.sim.mpruntime import DEFAULT_HEAP_BYTES
 
@@ -71,6 +70,9 @@ def parse_args(argv):
     p.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
                    help="set a device config key (VALUE as JSON, else a string), e.g. "
                    "--config mic_gate_while_speaking=false (repeatable)")
+    p.add_argument("--virtual-time", action="store_true", help="cpython with the built-in "
+                   "fake cloud: run on a time-compacting clock (looptime), so the session's "
+                   "order and timing hold but its waiting takes no real time")
     p.add_argument("--verbose", action="store_true", help="also print the app's log lines")
     p.add_argument("--setup", action="store_true", help="start the board in setup mode (no "
                    "config.json): print its setup page's URL, wait for the form, then restart "
@@ -120,6 +122,10 @@ def build_options(args, env=os.environ):
     url = args.url
     if url is None and token and (bot_id or args.cloud == "qwen"):
         url = REAL_COZE if args.cloud == "coze" else None
+    if args.virtual_time and (args.runtime != "cpython" or url or args.setup):
+        # The MicroPython device, a real cloud and a browser all keep real time.
+        raise SystemExit("sim: --virtual-time needs --runtime cpython and the built-in fake "
+                         "cloud (no --url, no --setup)")
     out = args.out_dir
     extra = {"ca_file": os.path.abspath(args.ca_file)} if args.ca_file else {}
     extra.update(config_pairs(args.config))
@@ -190,6 +196,7 @@ def write_outputs(result, options, args, rep):
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     options = build_options(args)
+    options.virtual_time = args.virtual_time
     if args.setup:
         from tools.sim.setup_run import run_setup
 
@@ -207,7 +214,7 @@ def main(argv=None):
             "none" if options.noise_db is None else "%g dBFS" % options.noise_db))
     # The recorder writes the session while it runs: its folder must exist (out/ is not in git).
     os.makedirs(os.path.dirname(os.path.abspath(options.session_out)), exist_ok=True)
-    result = asyncio.run(Simulation(options).run())
+    result = run_simulation(options)
     reason = verdict(result, options, allow_gaps=args.allow_gaps)
     rep = report(result, reason)
     paths = write_outputs(result, options, args, rep)
