@@ -14,11 +14,16 @@ from tools.fault import checks
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+# The scenario whose device heap is traced (tracemalloc makes a run ~6x slower: 11 s of CPU
+# instead of 2): a reconnect in the middle of an answer, where buffers would leak if any did.
+# `python -m tools.faultmatrix` traces every scenario.
+TRACED = ("rst-speaking-ptt",)
+
+
 @pytest.fixture(scope="module")
 def results():
-    # Two at a time: next to the other pytest workers, more would starve a 2-core machine of the
-    # real time these simulations need.
-    out = faultmatrix.run_many(list(faultmatrix.FAST), jobs=2)
+    # Two at a time, on virtual time: the outcome does not depend on the host's speed.
+    out = faultmatrix.run_many(list(faultmatrix.FAST), jobs=2, traced=TRACED)
     os.makedirs(os.path.join(ROOT, "out"), exist_ok=True)
     with open(os.path.join(ROOT, "out", "fault-matrix-fast.md"), "w") as f:
         f.write(faultmatrix.table(out) + "\n")
@@ -36,7 +41,10 @@ def test_fault_scenario_recovers(results, name):
     assert res["ok"], detail
     assert res["recovered_s"] <= res["bound_s"]
     assert res["final_turn_ok"]
-    assert res["heap_peak_device"] <= checks.HEAP_LIMIT
+    if name in TRACED:
+        assert res["heap_peak_device"] <= checks.HEAP_LIMIT
+    else:
+        assert res["heap_peak_device"] is None  # untraced: the run measured no heap
 
 
 def test_fast_subset_covers_every_fault_phase_and_mode():
