@@ -23,7 +23,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
-_TIER_LINE = re.compile(r"^(.{38}) (ok  |FAIL)  (\d+) passed, (\d+) failed, (\d+) skipped")
+_TIER_LINE = re.compile(
+    r"^(.{38}) (ok  |FAIL)  (\d+) passed, (\d+) failed, (\d+) skipped  \((\d+) s\)")
 _FAILED_TEST = re.compile(r"^(FAILED|ERROR) (\S+)")
 
 
@@ -62,10 +63,18 @@ def one_run(repo, burners, limit_s):
         m = _TIER_LINE.match(line)
         if m:
             tiers[m.group(1).strip()] = {"ok": m.group(2).strip() == "ok",
-                                         "passed": int(m.group(3)), "failed": int(m.group(4))}
+                                         "passed": int(m.group(3)), "failed": int(m.group(4)),
+                                         "seconds": int(m.group(6))}
     failed = sorted({m.group(2) for m in map(_FAILED_TEST.match, out.splitlines()) if m})
     return {"code": code, "seconds": round(time.monotonic() - start), "tiers": tiers,
-            "failed_tests": failed}
+            "failed_tests": failed, "output": out}
+
+
+def save(runs, burners):
+    """out/flaketest.json after every run: a cut-off session keeps the runs that finished."""
+    os.makedirs(os.path.join(ROOT, "out"), exist_ok=True)
+    with open(os.path.join(ROOT, "out", "flaketest.json"), "w") as f:
+        json.dump({"burners": burners, "runs": runs}, f, indent=1)
 
 
 def main():
@@ -85,7 +94,15 @@ def main():
               % (args.runs, head, args.burners), flush=True)
         for i in range(args.runs):
             res = one_run(repo, args.burners, args.limit)
+            output = res.pop("output")
+            if res["code"] != 0:
+                log = os.path.join(ROOT, "out", "flaketest-run-%d.log" % (i + 1))
+                os.makedirs(os.path.dirname(log), exist_ok=True)
+                with open(log, "w") as f:
+                    f.write(output)
+                res["log"] = os.path.relpath(log, ROOT)
             runs.append(res)
+            save(runs, args.burners)
             bad = [name for name, t in res["tiers"].items() if not t["ok"]]
             print("run %2d: %s in %4d s%s" % (
                 i + 1, "ok  " if res["code"] == 0 else "FAIL", res["seconds"],
@@ -96,18 +113,17 @@ def main():
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     names = sorted({n for r in runs for n in r["tiers"]})
-    print("\n%-38s %s" % ("tier", "green runs"))
+    print("\n%-38s %-11s %s" % ("tier", "green runs", "seconds (min-max)"))
     for name in names:
         green = sum(1 for r in runs if r["tiers"].get(name, {}).get("ok"))
-        print("%-38s %d / %d" % (name, green, len(runs)))
+        secs = sorted(r["tiers"][name]["seconds"] for r in runs if name in r["tiers"])
+        print("%-38s %-11s %d-%d" % (name, "%d / %d" % (green, len(runs)), secs[0], secs[-1]))
     passed = sum(1 for r in runs if r["code"] == 0)
     times = sorted(r["seconds"] for r in runs)
     print("runs: %d passed, %d failed; make test took %s s (median %s s)" % (
         passed, len(runs) - passed, "-".join(map(str, times[:1] + times[-1:])),
         times[len(times) // 2] if times else "-"))
-    os.makedirs(os.path.join(ROOT, "out"), exist_ok=True)
-    with open(os.path.join(ROOT, "out", "flaketest.json"), "w") as f:
-        json.dump({"burners": args.burners, "runs": runs}, f, indent=1)
+    save(runs, args.burners)
     return 0 if runs and passed == len(runs) else 1
 
 
