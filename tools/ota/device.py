@@ -7,7 +7,10 @@
 #
 # It does what the firmware does at reset: cwd is the board's root, sys.path is the board's
 # ('', '.frozen', 'lib'), boot.py then main.py run in one __main__ namespace. What is not the
-# board's: a `machine` whose reset() ends the process ("@@RESET"), and the test seams of
+# board's: a `machine` whose reset() ends the process ("@@RESET"), a `time` whose sleep_ms()
+# returns at once (main.py's only sleep is the 2 s it leaves to read an error on a serial
+# console before a reset, which no test reads; on a crash loop that was most of a test's time),
+# and the test seams of
 # app/ota/slots.py set from SPEC once boot.py has chosen the version. At the kill step it
 # prints "@@AT <step>" and blocks until the host kills the process (SIGKILL: nothing more is
 # written or closed, as when the power goes).
@@ -45,6 +48,19 @@ class machine:  # noqa: N801 - stands in for the module of that name
     def reset():
         out("@@RESET")
         raise SystemExit(0)
+
+
+class Clock:
+    """The interpreter's `time`, except that sleep_ms() does not wait."""
+
+    def __init__(self, real):
+        self._real = real
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def sleep_ms(self, ms):
+        pass
 
 
 class Bounded:
@@ -92,6 +108,9 @@ def main():
         sys.path[:] = ["", "lib"] + [p for p in sys.path[1:] if p and p != here] + [repo]
         from tools import hostcompat  # noqa: F401 - MicroPython's time/asyncio/... on CPython
     sys.modules["machine"] = machine
+    import time
+
+    sys.modules["time"] = Clock(time)
     g = {"__name__": "__main__"}
     with open("boot.py") as f:
         exec(f.read(), g)
