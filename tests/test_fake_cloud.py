@@ -212,12 +212,15 @@ def test_a_refused_update_changes_nothing_and_names_the_field():
 
 def test_a_conversation_id_in_chat_update_is_resumed():
     async def go():
-        async with FakeCloud(token=TOKEN, think_s=0) as cloud:
+        # burst, to the end of the turn: closing while the cloud paces its answer out waits
+        # out the client's 10 s close timeout.
+        async with FakeCloud(token=TOKEN, think_s=0, burst=True) as cloud:
             client = await open_chat(cloud, dict(
                 PTT_16K, chat_config={"conversation_id": "7411111111111111111"}))
             await stream(client, speech_pcm(16000, 0.1, 0.1))
             await client.send("input_audio_buffer.complete")
             created = await client.until("conversation.chat.created")
+            await client.until("conversation.chat.completed")
             await client.close()
             return created
 
