@@ -88,5 +88,7 @@ def test_the_subset_is_one_xdist_work_unit_and_other_tests_are_not():
     assert {xdist_scope(i) for i in ids} == {"tests/test_fault_matrix.py"}
     other = "tests/test_sim_e2e.py::test_x[cpython]"
     assert xdist_scope(other) == other
-    for module in ONE_WORKER_MODULES:
+    from conftest import LONGEST_FIRST
+
+    for module in ONE_WORKER_MODULES + LONGEST_FIRST:
         assert os.path.exists(os.path.join(ROOT, module)), module
