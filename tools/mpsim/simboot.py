@@ -21,6 +21,7 @@ import vclock
 _SETTLE_LIMIT_S = 30
 _START_LIMIT_S = 10
 _TAIL_S = 0.3
+_ERROR_HOLD_S = 2.0  # tools/sim/harness.py ERROR_HOLD_S
 
 
 def emit(kind, value):
@@ -140,6 +141,23 @@ class Run:
             runner.shutdown()
         return stats
 
+    def error_held(self, app):
+        """A check that is true once the app has sat in ERROR for _ERROR_HOLD_S: only a press
+        leaves ERROR and the script has none left (tools/sim/harness.py ERROR_HOLD_S)."""
+        from app import state as S
+
+        since = [None]
+
+        def held():
+            if app.sm.state != S.ERROR:
+                since[0] = None
+                return False
+            if since[0] is None:
+                since[0] = vclock.now_us()
+            return vclock.now_us() - since[0] >= _ERROR_HOLD_S * 1_000_000
+
+        return held
+
     async def script(self, app, task):
         import machine
         from app import state as S
@@ -159,12 +177,14 @@ class Run:
         if spec.get("until_stop"):
             await self.sleep_until(1e9, stopped)
         elif spec.get("duration") is not None:
-            await self.sleep_until(spec["duration"], stopped)
+            held = self.error_held(app)
+            await self.sleep_until(spec["duration"], lambda: stopped() or held())
         else:
             # Until the last turn has played out (back to READY / LISTENING), bounded.
             last = max([r for _, r in spec["presses"]] or [0.0])
             rest = S.READY if app.sm.mode == S.MODE_PTT else S.LISTENING
-            settled = lambda: stopped() or (  # noqa: E731
+            held = self.error_held(app)
+            settled = lambda: stopped() or held() or (  # noqa: E731
                 any(t > last * 1e6 for t in self.spoke_at) and app.sm.state == rest)
             await self.sleep_until(last + _SETTLE_LIMIT_S, settled)
             await self.sleep_until(vclock.now_us() / 1e6 + _TAIL_S, stopped)

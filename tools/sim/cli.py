@@ -40,7 +40,8 @@ def parse_args(argv):
     p.add_argument("--release", type=float, action="append", default=[],
                    help="release it at S seconds (repeatable, one per --press)")
     p.add_argument("--duration", type=float, help="run this long (default: until the last "
-                   "answer has played)")
+                   "answer has played); either way a run ends 2 s after the app stopped in "
+                   "ERROR with no press left, since only a press leaves it")
     p.add_argument("--burst", action="store_true", help="fake cloud ignores pacing")
     p.add_argument("--inject", action="append", default=[],
                    help="fake-cloud fault, e.g. error:5000@complete, close@audio:5")

@@ -100,6 +100,11 @@ def room_spec(options):
             "noise_db": options.noise_db, "seed": options.room_seed}
 
 
+# With no press left, a run whose app has sat this long in ERROR ends (a retry loop would have
+# reconnected within it: the first backoff is ~1 s).
+ERROR_HOLD_S = 2.0
+
+
 def run_simulation(options, timeout=None):
     """Run one Simulation to its end; with options.virtual_time on a time-compacting loop
     (looptime), where a session's seconds of waiting take milliseconds and no test outcome
@@ -394,11 +399,24 @@ class Simulation:
             await self._wait_for(lambda: task.done() or (
                 recorder._t0 is not None and recorder.now() >= o.end_at), o.end_at + 10.0)
         elif o.duration is not None:
-            await self._wait_for(lambda: task.done(), o.duration)
+            await self._wait_for(lambda: task.done() or self._error_held(app), o.duration)
         else:
             await self._settle(app, task)
         if task.done() and not task.cancelled():
             task.result()
+
+    def _error_held(self, app):
+        """True once the app has sat in ERROR for ERROR_HOLD_S. Only a press leaves ERROR, and
+        the script has none left when it asks: the run can end there, on the app's state, not
+        after a duration long enough for a loaded host to get there."""
+        from app import state as S
+
+        if app.sm.state != S.ERROR:
+            self._error_since = None
+            return False
+        if getattr(self, "_error_since", None) is None:
+            self._error_since = self.now()
+        return self.now() - self._error_since >= ERROR_HOLD_S
 
     async def _settle(self, app, task):
         # Until the last turn has played out (back to READY / LISTENING), bounded.
@@ -408,8 +426,8 @@ class Simulation:
         rest = S.READY if app.sm.mode == S.MODE_PTT else S.LISTENING
         spoke = lambda: any(n == "state" and d == "SPEAKING" and t > last  # noqa: E731
                             for t, n, d in self.result.trace)
-        await self._wait_for(lambda: task.done() or (spoke() and app.sm.state == rest),
-                             last + 30.0)
+        await self._wait_for(lambda: task.done() or (spoke() and app.sm.state == rest)
+                             or self._error_held(app), last + 30.0)
         await self._wait_for(lambda: False, self.now() + 0.3)
 
     def _collect_speaker(self, board, clock):
