@@ -39,8 +39,9 @@ def test_an_answer_with_a_gap_fails_the_run_and_says_where(runtime, tmp_path):
     p = _cli("--runtime", runtime, *clock, "--inject", STALL, "--out-dir", str(tmp_path))
     assert p.returncode == 1, p.stdout[-2000:]
     failed = [line for line in p.stdout.splitlines() if line.startswith("sim: FAILED")]
-    assert len(failed) == 1 and "gap" in failed[0] and "underrun" in failed[0], failed
-    assert "--allow-gaps" in failed[0]
+    # The line names the first gap, which in real time on a busy host may be a short late one
+    # before the stall's underrun: the report below has them all.
+    assert len(failed) == 1 and "gap(s)" in failed[0] and "--allow-gaps" in failed[0], failed
     # The failed run's report says where the gap was.
     with open(tmp_path / "sim-report.json") as f:
         rep = json.load(f)
