@@ -161,6 +161,7 @@ class Simulation:
         self._loop_t0 = None
         self.app = None
         self._ca_file = None  # the test CA of tls=True
+        self._error_since = None  # sim time the app entered ERROR (_error_held)
 
     def now(self):
         return asyncio.get_running_loop().time() - self._loop_t0
@@ -420,7 +421,7 @@ class Simulation:
         if app.sm.state != S.ERROR:
             self._error_since = None
             return False
-        if getattr(self, "_error_since", None) is None:
+        if self._error_since is None:
             self._error_since = self.now()
         return self.now() - self._error_since >= ERROR_HOLD_S
 
