@@ -212,19 +212,38 @@ def test_a_refused_update_changes_nothing_and_names_the_field():
 
 def test_a_conversation_id_in_chat_update_is_resumed():
     async def go():
-        # burst, to the end of the turn: closing while the cloud paces its answer out waits
-        # out the client's 10 s close timeout.
-        async with FakeCloud(token=TOKEN, think_s=0, burst=True) as cloud:
+        async with FakeCloud(token=TOKEN, think_s=0) as cloud:
             client = await open_chat(cloud, dict(
                 PTT_16K, chat_config={"conversation_id": "7411111111111111111"}))
             await stream(client, speech_pcm(16000, 0.1, 0.1))
             await client.send("input_audio_buffer.complete")
             created = await client.until("conversation.chat.created")
-            await client.until("conversation.chat.completed")
             await client.close()
             return created
 
     assert run(go())["data"]["conversation_id"] == "7411111111111111111"
+
+
+def test_closing_with_the_answer_unread_completes_the_handshake():
+    # More than websockets' 16 unread frames stop its reader; the cloud's close reply is then
+    # queued behind them, and a close that did not read on would time out (code 1006).
+    async def go():
+        async with FakeCloud(token=TOKEN, think_s=0) as cloud:
+            client = await open_chat(cloud, PTT_16K)
+            await stream(client, speech_pcm(16000, 0.1, 0.1))
+            await client.send("input_audio_buffer.complete")
+            for _ in range(500):
+                if len(cloud.connections[0].sent()) >= 24 or \
+                        cloud.connections[0].sent("conversation.chat.completed"):
+                    break
+                await asyncio.sleep(0.01)
+            unread = len(cloud.connections[0].sent()) - len(client.received)
+            await client.close()
+            return unread, client.ws.close_code
+
+    unread, code = run(go())
+    assert unread > 16
+    assert code == 1000
 
 
 @pytest.mark.parametrize("bare", [False, True])

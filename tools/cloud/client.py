@@ -29,7 +29,18 @@ class ScriptClient:
         return cls(ws)
 
     async def close(self):
-        await self.ws.close()
+        """Close, reading what is still in flight: websockets stops reading the socket once 16
+        frames wait unread, so a cloud's close reply queued behind a paced answer would not be
+        seen until the 10 s close timeout. What arrives after close() began is not recorded."""
+        from websockets.exceptions import ConnectionClosed
+
+        closing = asyncio.ensure_future(self.ws.close())
+        try:
+            while True:
+                await self.ws.recv()
+        except ConnectionClosed:
+            pass
+        await closing
 
     async def send(self, etype, data=None, **fields):
         """Send a Coze-style event (or a raw dict when etype is a dict)."""
