@@ -102,7 +102,9 @@ def test_without_the_guard_the_room_interrupts_the_bot(clips, runtime):
     r = simulate(runtime, clips["ask"], echo="off", **ROOM)
     start, end = _speaking(r)
     assert len(r.events("speech_started")) >= 2
-    assert _uplink_while(r, start, end)[0] > -30  # what the guard keeps from the cloud
+    # The echo the cloud got passes its VAD (-40 dBFS), which the guard keeps it under. How far
+    # over depends on how long the bot spoke before the cut: in real time, on the host's speed.
+    assert _uplink_while(r, start, end)[0] > -40
     assert [t for t in r.events("player_cleared") if t > start], "the reply was not cut"
 
 
