@@ -1,6 +1,7 @@
 """The recorder proxy: relays a device to an upstream cloud and writes a redacted v1 session."""
 
 import asyncio
+import json
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -112,3 +113,25 @@ def test_cloud_close_mid_turn_is_recorded_and_passed_on(tmp_path):
     assert session.records[-1]["close"]["by"] == "cloud"
     assert session.records[-1]["close"]["code"] == 1011
     assert session.event_types("down").count("conversation.audio.delta") == 2
+
+
+def test_the_device_hop_can_carry_fragments_the_relay_gets_whole():
+    # websockets hands the relay whole messages; down_fragment_bytes frames them anew for the
+    # device, or a simulator's fragment test would never reach the app's fragment path.
+    async def go():
+        async with FakeCloud(token=SECRET, think_s=0) as cloud:
+            upstream = "ws://127.0.0.1:%d" % cloud.port
+            async with Recorder(upstream, token=SECRET, log=None, down_fragment_bytes=3,
+                                down_pings=True) as rec:
+                client = await ScriptClient.connect(
+                    rec.url("/v1/chat", bot_id="7400000000000000000"), DEVICE_SECRET)
+                parts = [p async for p in client.ws.recv_streaming(decode=False)]
+                await client.close()
+            return parts, cloud.connections[0].sent()[0], rec.frames_to_device
+
+    parts, first, frames = run(go())
+    whole = b"".join(parts)
+    assert event_type(json.loads(whole)) == first["type"] == "chat.created"
+    # (websockets ends a fragmented message with an empty final frame)
+    assert parts[-1] == b"" and len(parts) - 1 == -(-len(whole) // 3) == frames
+    assert max(map(len, parts)) == 3

@@ -10,6 +10,7 @@ import base64
 import json
 
 from tools.cloud.events import Ids
+from tools.cloud.fragments import fragments
 from tools.session.format import Session, event_type
 
 # Late frames (CloudOptions.late_frames) arrive this far apart: audio in flight across a
@@ -69,19 +70,11 @@ class Conn:
         self._log("down", msg, t)
         data = json.dumps(msg, ensure_ascii=False)
         if self.opts.fragment_bytes:
-            await self.ws.send(self._fragments(data.encode(), self.opts.fragment_bytes), text=True)
+            await self.ws.send(fragments(self.ws, data.encode(), self.opts.fragment_bytes,
+                                         self.opts.ping_between), text=True)
         else:
             await self.ws.send(data)
         return True
-
-    def _fragments(self, raw, size):
-        # The message in fragments of `size` bytes: a UTF-8 character may be split between two
-        # (only the whole message must be UTF-8), and with ping_between a ping goes between
-        # every two fragments (control frames may interleave, RFC 6455 5.4).
-        for i in range(0, len(raw), size):
-            if i and self.opts.ping_between:
-                self.ws.protocol.send_ping(b"f%d" % (i // size))
-            yield raw[i:i + size]
 
     async def close(self, code=1000, reason=""):
         self.closed_by_server = {"by": "cloud", "code": code, "reason": reason}

@@ -9,6 +9,10 @@ and nowhere else: the session file, the progress lines and the error messages ar
 a multi-connection session the replayer understands. The file is rewritten after every
 connection, so it is complete even if the recorder is stopped.
 
+`websockets` hands the relay each message whole, so the device's hop carries each one whole
+unless `down_fragment_bytes` (and `down_pings`) frame it anew: the simulator passes on the
+fake cloud's fragment_bytes / ping_between that way.
+
 TLS, both sides optional: `ssl=` (a server SSLContext) makes the device side wss://, so a device
 verifies a certificate the recorder presents; `upstream_ssl=` (a client SSLContext) is what a
 wss:// upstream is checked against (default: the system's CAs), e.g. a fake cloud whose
@@ -26,6 +30,7 @@ import os
 import sys
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from tools.cloud.fragments import fragments
 from tools.session.format import REDACTED, Session, redact_text, write_session
 
 _CLOUDS = {"/v1/chat": "coze.chat", "/v1/audio/transcriptions": "coze.transcriptions",
@@ -34,7 +39,8 @@ _CLOUDS = {"/v1/chat": "coze.chat", "/v1/audio/transcriptions": "coze.transcript
 
 class Recorder:
     def __init__(self, upstream, token=None, out_path=None, mode=None, description="",
-                 log=print, ssl=None, upstream_ssl=None):
+                 log=print, ssl=None, upstream_ssl=None, down_fragment_bytes=None,
+                 down_pings=False):
         self.upstream = upstream.rstrip("/")
         self.ssl = ssl  # server SSLContext for the device side; None: ws://
         self.upstream_ssl = upstream_ssl  # client SSLContext for a wss:// upstream
@@ -47,6 +53,12 @@ class Recorder:
         self._t0 = None
         self.connections = 0
         self.host = self.port = None
+        # websockets hands the relay each message whole: what the device gets is framed anew,
+        # whole (None) or in fragments of this many bytes, a ping between every two with
+        # down_pings (the simulator passes on what it asked the fake cloud for).
+        self.down_fragment_bytes = down_fragment_bytes
+        self.down_pings = down_pings
+        self.frames_to_device = 0  # data frames sent to the device, fragments counted singly
 
     # -- library use --------------------------------------------------------------------------
 
@@ -100,6 +112,11 @@ class Recorder:
 
     # -- the proxy ----------------------------------------------------------------------------
 
+    def _fragmented(self, device, text):
+        for part in fragments(device, text.encode(), self.down_fragment_bytes, self.down_pings):
+            self.frames_to_device += 1
+            yield part
+
     async def _open_upstream(self, connection, request):
         from websockets.asyncio.client import connect
         from websockets.datastructures import Headers
@@ -149,7 +166,13 @@ class Recorder:
             try:
                 async for raw in src:
                     self.session.add(self.now(), kind, _parse(raw))
-                    await dst.send(raw)
+                    if kind == "up":
+                        await dst.send(raw)
+                    elif self.down_fragment_bytes and isinstance(raw, str):
+                        await dst.send(self._fragmented(dst, raw), text=True)
+                    else:
+                        self.frames_to_device += 1
+                        await dst.send(raw)
             except ConnectionClosed:
                 pass
             closed.setdefault("first", kind)

@@ -137,6 +137,7 @@ class SimResult:
         self.speaker_writes = []  # (t, bytes) per I2S write
         self.session = None  # tools.session Session of the recorder
         self.session_offset = 0.0  # sim time of the session's t=0
+        self.frames_to_device = 0  # WebSocket data frames the recorder sent the app
         self.player_stats = {}
         self.crashed = None  # first "task ... crashed" line, if any
         self.cloud = None  # the FakeCloud, when one ran
@@ -308,9 +309,14 @@ class Simulation:
                 cloud = await FakeCloud(**kw).start()
                 upstream, token = "ws://127.0.0.1:%d" % cloud.port, FAKE_TOKEN
             serve_tls, upstream_tls = self._tls()
+            # The fake cloud's framing reaches the app: the recorder frames it anew.
+            framing = {} if o.url else {
+                "down_fragment_bytes": o.cloud_options.get("fragment_bytes"),
+                "down_pings": bool(o.cloud_options.get("ping_between"))}
             recorder = await Recorder(upstream, token=token, out_path=o.session_out,
                                       mode=o.mode, description="simulated %s session" % o.mode,
-                                      log=None, ssl=serve_tls, upstream_ssl=upstream_tls).start()
+                                      log=None, ssl=serve_tls, upstream_ssl=upstream_tls,
+                                      **framing).start()
             try:
                 if on_device:
                     await self._run_device(board, recorder, token)
@@ -319,6 +325,7 @@ class Simulation:
             finally:
                 await recorder.stop()
             self.result.session = recorder.session
+            self.result.frames_to_device = recorder.frames_to_device
             if recorder._t0 is not None:
                 self.result.session_offset = recorder._t0 - self._loop_t0
         finally:
