@@ -46,11 +46,13 @@ def test_an_answer_with_a_gap_fails_the_run_and_says_where(runtime, tmp_path):
     with open(tmp_path / "sim-report.json") as f:
         rep = json.load(f)
     assert rep["ok"] is False
+    # The stall's underrun is the longest (a busy host may add short ones before it).
     underruns = [g for g in rep["gaps"] if g["kind"] == "underrun"]
-    assert underruns and underruns[0]["ms"] >= 500, rep["gaps"]
+    stall = max(underruns, key=lambda g: g["ms"]) if underruns else None
+    assert stall and stall["ms"] >= 500, rep["gaps"]
     # It starts inside the answer: after SPEAKING began, before the run went back to READY.
     speaking = [t for t, s in rep["states"] if s == "SPEAKING"]
-    assert speaking[0] < underruns[0]["t"] < rep["states"][-1][0]
+    assert speaking[0] < stall["t"] < rep["states"][-1][0]
     assert rep["player"]["underrun_ms"] >= 500
     assert any(line.startswith("sim: gap: ") for line in p.stdout.splitlines())
 
