@@ -91,9 +91,10 @@ def test_fragments_with_pings_between_play_whole(runtime, clips, b64_kb):
     # Every message, config and events included, in fragments with a ping between every two.
     # On CPython 1-byte ones: each multi-byte character and every base64 quad is split. The
     # MicroPython device spends ~2.5 ms a frame on this host (800 1-byte frames of the first
-    # two events took it 2 s, 4 s with pings; the cause is not found yet), which would make a
-    # 20 KB delta in 1-byte frames minutes long: it gets 997-byte ones (odd, so no boundary
-    # lines up with a base64 quad).
+    # two events took it 2 s, 4 s with pings), above its WebSocket layer (lib/websock alone
+    # takes 15-40 us a frame; the rest is not located yet). 1-byte frames of a 20 KB delta
+    # would take it minutes: it gets 997-byte ones (odd, so no boundary lines up with a base64
+    # quad).
     size = 1 if runtime == "cpython" else 997
     r = play(runtime, clips, "short", timeout=240, delta_bytes=delta_audio_bytes(b64_kb * KB),
              fragment_bytes=size, ping_between=True)

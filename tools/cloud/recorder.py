@@ -53,10 +53,7 @@ class Recorder:
         self._t0 = None
         self.connections = 0
         self.host = self.port = None
-        # websockets hands the relay each message whole: what the device gets is framed anew,
-        # whole (None) or in fragments of this many bytes, a ping between every two with
-        # down_pings (the simulator passes on what it asked the fake cloud for).
-        self.down_fragment_bytes = down_fragment_bytes
+        self.down_fragment_bytes = down_fragment_bytes  # None: each message in one frame
         self.down_pings = down_pings
         self.frames_to_device = 0  # data frames sent to the device, fragments counted singly
 
